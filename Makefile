@@ -1,0 +1,36 @@
+# The two commands that do everything on a fresh clone: `make demo` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+# The local CPU build of torch; pinned in the same pip command as the project so that a fresh
+# venv never resolves a multi-GB CUDA build (see shared/reference/stack.md).
+TORCH   ?= torch==2.13.0
+PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+STAMP   := $(VENV)/.cellzoo-installed
+
+.PHONY: demo test bench lint install clean
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[torch,onnx,test]" $(foreach p,$(PLUGINS),-e $(p))
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m cellzoo.demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/cellzoo bench benchmarks/annotate-pbmc68k.toml -o benchmarks/results/annotate-pbmc68k
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info core/*.egg-info plugins/*/*.egg-info

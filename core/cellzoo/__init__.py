@@ -1,0 +1,72 @@
+"""cellzoo: a plugin-based model zoo for single-cell RNA-seq deep learning.
+
+The public API (everything a plugin or a user needs) is importable from here. Names resolve
+lazily, so ``import cellzoo`` stays cheap and imports neither torch nor scanpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API: dict[str, str] = {
+    # listing, building, loading
+    "list_models": "registry",
+    "list_datasets": "registry",
+    "list_metrics": "registry",
+    "list_tasks": "registry",
+    "create_model": "registry",
+    "load": "registry",
+    "get_dataset": "registry",
+    "get_metric": "registry",
+    "model_spec": "registry",
+    "dataset_spec": "registry",
+    "metric_spec": "registry",
+    "task_spec": "registry",
+    # artifacts
+    "save": "artifacts",
+    "load_artifact": "artifacts",
+    "verify": "artifacts",
+    # specs and hooks
+    "ModelSpec": "specs",
+    "DatasetSpec": "specs",
+    "MetricSpec": "specs",
+    "TaskSpec": "specs",
+    "hookimpl": "hookspecs",
+    # model bases
+    "ZooModel": "model",
+    "Annotator": "model",
+    "Annotation": "model",
+    "check_state_keys": "model",
+    # data contract
+    "InputContract": "data.contract",
+    "prepare_input": "data.contract",
+    "to_input_state": "data.contract",
+    "detect_state": "data.contract",
+    "GeneManifest": "data.genes",
+    "align_genes": "data.genes",
+    "apply_alignment": "data.genes",
+    # plugins
+    "get_plugin_manager": "plugins",
+    "use_plugin_manager": "plugins",
+    "ZooPluginManager": "plugins",
+}
+
+__all__ = sorted([*_API, "errors", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        module = importlib.import_module(f".{_API[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name == "errors":
+        return importlib.import_module(".errors", __name__)
+    raise AttributeError(f"module 'cellzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,259 @@
+"""The model protocol every zoo model implements, and the shared base for annotators.
+
+A model is a plain Python object. What the zoo needs to save, load, verify and export it:
+
+* ``config`` — an instance of the dataclass named in its :class:`~cellzoo.ModelSpec`;
+* ``state_tensors()`` / ``load_state_tensors()`` — the learned numbers, as numpy arrays
+  (written to ``model.safetensors``; loading is strict);
+* ``artifact_state()`` / ``restore_artifact_state()`` — JSON-able fitted metadata (gene
+  manifest, class names, input contract) written to ``config.json``;
+* ``golden_inputs()`` / ``infer()`` — a deterministic input set and the pure numeric function
+  that maps it to outputs (written to ``test/io.safetensors`` and re-checked by ``verify``).
+
+Task protocols add methods on top (``fit``/``predict`` for ``annotate``; see :class:`Annotator`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .errors import ArtifactError, InputError, NotFittedError
+
+if TYPE_CHECKING:
+    import anndata
+
+    from .specs import ModelSpec
+
+
+class ZooModel:
+    """Base class of zoo models; subclasses fill in the persistence and inference methods."""
+
+    #: set on the instance by :func:`cellzoo.create_model` / :func:`cellzoo.load`
+    spec: ModelSpec | None = None
+    #: tolerance for comparing ``infer`` outputs with the golden set
+    golden_atol: ClassVar[float] = 1e-5
+    golden_rtol: ClassVar[float] = 1e-4
+
+    def __init__(self, config: Any = None):
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.spec.name if self.spec is not None else type(self).__name__.lower()
+
+    @property
+    def seed(self) -> int:
+        return int(getattr(self.config, "seed", 0))
+
+    # -- persistence -------------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        raise NotImplementedError
+
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        """The learned arrays, by name."""
+        raise NotImplementedError
+
+    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
+        """Load arrays written by :meth:`state_tensors`; missing or unexpected keys are errors."""
+        raise NotImplementedError
+
+    def artifact_state(self) -> dict[str, Any]:
+        """JSON-able fitted metadata needed to rebuild the model before its tensors are loaded."""
+        return {}
+
+    def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`artifact_state` (called on a model built from its config)."""
+
+    # -- golden I/O --------------------------------------------------------------------------
+    def golden_inputs(self, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        cfg = dataclasses.asdict(self.config) if dataclasses.is_dataclass(self.config) else self.config
+        return f"{type(self).__name__}(name={self.name!r}, config={cfg!r})"
+
+
+def check_state_keys(expected: Mapping[str, Any], got: Mapping[str, Any], what: str = "model") -> None:
+    """Strict loading: raise :class:`ArtifactError` naming missing and unexpected tensors."""
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {missing[:10]}")
+        if unexpected:
+            parts.append(f"unexpected tensors {unexpected[:10]}")
+        raise ArtifactError(
+            f"weights do not match the {what} built from config.json: {'; '.join(parts)}. "
+            "The file was written by a different architecture or configuration."
+        )
+    for key, value in expected.items():
+        shape = tuple(np.shape(value))
+        got_shape = tuple(np.shape(got[key]))
+        if shape != got_shape:
+            raise ArtifactError(
+                f"tensor {key!r} has shape {got_shape} in the weight file but the model built from "
+                f"config.json expects {shape}."
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# annotate
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Annotation:
+    """What an annotator's ``predict`` returns: one label per cell and class probabilities."""
+
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    proba: np.ndarray | None = None
+
+    def write(self, adata: anndata.AnnData, model_name: str) -> anndata.AnnData:
+        """Store into ``obs["cellzoo_<model>_label"]`` and ``obsm["cellzoo_<model>_proba"]``."""
+        import pandas as pd
+
+        key = f"cellzoo_{model_name}"
+        adata.obs[f"{key}_label"] = pd.Categorical(self.labels, categories=list(self.classes))
+        if self.proba is not None:
+            adata.obsm[f"{key}_proba"] = np.asarray(self.proba, dtype=np.float32)
+            adata.uns[f"{key}_classes"] = list(self.classes)
+        return adata
+
+
+class Annotator(ZooModel):
+    """Shared base for ``annotate`` models: label handling, gene manifest and input contract.
+
+    Subclasses implement ``_fit(X, y)`` (``X`` cells × manifest genes in the model's input
+    state, ``y`` integer codes into ``self.classes``) and ``_predict_proba(X)``; they persist
+    their own tensors. Controls that need the true labels set ``requires_solution = True`` and
+    receive ``solution=`` in :meth:`predict`.
+    """
+
+    task: ClassVar[str] = "annotate"
+    requires_solution: ClassVar[bool] = False
+    #: the input state the model consumes (see :mod:`cellzoo.data.contract`)
+    input_state: ClassVar[str] = "log1p_norm"
+    #: below this fraction of the model's genes present in query data, predicting is an error
+    min_gene_overlap: ClassVar[float] = 0.5
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.classes: tuple[str, ...] | None = None
+        self.manifest = None  # cellzoo.data.genes.GeneManifest once fitted
+        self.contract = None  # cellzoo.data.contract.InputContract once fitted
+        self.last_alignment = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.classes is not None
+
+    # -- the protocol ------------------------------------------------------------------------
+    def fit(self, adata: anndata.AnnData, label_key: str) -> Annotator:
+        from .data.contract import InputContract, prepare_input
+        from .data.genes import GeneManifest
+
+        y_text = labels_of(adata, label_key)
+        classes, y = np.unique(y_text, return_inverse=True)
+        self.classes = tuple(str(c) for c in classes)
+        self.manifest = GeneManifest.from_names(adata.var_names)
+        self.contract = InputContract(state=self.input_state)
+        X = prepare_input(adata, self.contract)
+        self._fit(X, y.astype(np.int64))
+        return self
+
+    def predict(self, adata: anndata.AnnData, solution: np.ndarray | None = None) -> Annotation:
+        from .data.contract import prepare_input
+        from .data.genes import align_genes, apply_alignment
+
+        self._check_fitted()
+        if adata.n_obs == 0:
+            raise InputError("the AnnData has 0 cells; there is nothing to annotate")
+        alignment = align_genes(adata.var_names, self.manifest, min_overlap=self.min_gene_overlap)
+        self.last_alignment = alignment
+        X = prepare_input(adata, self.contract)
+        X = apply_alignment(X, alignment)
+        if self.requires_solution:
+            proba = self._predict_proba(X, solution=solution)
+        else:
+            proba = self._predict_proba(X)
+        labels = np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
+        return Annotation(labels=labels, classes=self.classes, proba=proba)
+
+    def annotate(self, adata: anndata.AnnData) -> anndata.AnnData:
+        """Predict and write the results into ``adata`` (AnnData in, AnnData out)."""
+        return self.predict(adata).write(adata, self.name)
+
+    # -- for subclasses ----------------------------------------------------------------------
+    def _fit(self, X, y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _predict_proba(self, X, **kwargs) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"model {self.name!r} is not trained: call .fit(adata, label_key) or load a "
+                "pretrained one with cellzoo.load(name)"
+            )
+
+    # -- persistence of what every annotator shares --------------------------------------------
+    def artifact_state(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "classes": list(self.classes),
+            "genes": self.manifest.to_json(),
+            "input_contract": self.contract.to_json(),
+        }
+
+    def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
+        from .data.contract import InputContract
+        from .data.genes import GeneManifest
+
+        try:
+            self.classes = tuple(state["classes"])
+            self.manifest = GeneManifest.from_json(state["genes"])
+            self.contract = InputContract.from_json(state["input_contract"])
+        except (KeyError, TypeError) as exc:
+            raise ArtifactError(f"config.json lacks the annotator state ({exc}); the artifact is damaged") from exc
+
+    def golden_inputs(self, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+        from .data.contract import to_input_state
+
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        counts = rng.poisson(1.0, size=(n, len(self.manifest.genes))).astype(np.float32)
+        counts[:, 0] += 1  # no all-zero cell
+        X = to_input_state(counts, "counts", self.contract)
+        return {"x": np.asarray(X, dtype=np.float32)}
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"proba": np.asarray(self._predict_proba(inputs["x"]), dtype=np.float32)}
+
+
+def labels_of(adata: anndata.AnnData, label_key: str) -> np.ndarray:
+    """The label column as strings, with clear errors for a missing key or missing values."""
+    if label_key is None or label_key not in adata.obs.columns:
+        cols = ", ".join(map(str, adata.obs.columns[:20])) or "(none)"
+        raise InputError(
+            f"label key {label_key!r} is not a column of adata.obs (columns: {cols}); "
+            "pass the column that holds the cell types, e.g. --label-key cell_type"
+        )
+    col = adata.obs[label_key]
+    if col.isna().any():
+        raise InputError(
+            f"adata.obs[{label_key!r}] has {int(col.isna().sum())} missing labels; drop those cells "
+            "or fill them before training"
+        )
+    return col.astype(str).to_numpy()

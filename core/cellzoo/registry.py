@@ -1,0 +1,145 @@
+"""timm-style access to everything the installed plugins contribute.
+
+Names are ``arch`` (an architecture: ``create_model`` builds it untrained) or ``arch.tag`` (a
+pretrained checkpoint listed under ``registry/``: ``load`` resolves it). Sources outside the
+registry are written ``local-dir:PATH`` or ``hf-hub:ORG/NAME[@REV]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+from typing import Any
+
+from .errors import ConfigError, UnknownNameError
+from .plugins import get_plugin_manager
+from .specs import Contribution, DatasetSpec, MetricSpec, ModelSpec, TaskSpec, resolve
+
+
+def _entries(kind: str) -> dict[str, Contribution]:
+    return get_plugin_manager().catalog()[kind]
+
+
+def _match(names, pattern: str | list[str] | None) -> list[str]:
+    patterns = [pattern] if isinstance(pattern, str) or pattern is None else list(pattern)
+    patterns = [p or "*" for p in patterns] or ["*"]
+    return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+
+
+def contribution(kind: str, name: str) -> Contribution:
+    entries = _entries(kind)
+    if name not in entries:
+        raise UnknownNameError(kind, name, entries)
+    return entries[name]
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+def list_models(pattern: str | list[str] = "*", task: str | None = None, pretrained: bool = False) -> list[str]:
+    """Architectures (or, with ``pretrained=True``, ``arch.tag`` checkpoints) matching ``pattern``."""
+    if pretrained:
+        from .catalogue import pretrained_entries
+
+        entries = pretrained_entries()
+        names = [n for n, e in entries.items() if task is None or e.task == task]
+        return _match(names, pattern)
+    names = [n for n, c in _entries("model").items() if task is None or c.spec.task == task]
+    return _match(names, pattern)
+
+
+def list_datasets(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
+    names = [n for n, c in _entries("dataset").items() if task is None or task in c.spec.tasks]
+    return _match(names, pattern)
+
+
+def list_metrics(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
+    names = [n for n, c in _entries("metric").items() if task is None or c.spec.task == task]
+    return _match(names, pattern)
+
+
+def list_tasks(pattern: str | list[str] = "*") -> list[str]:
+    return _match(_entries("task"), pattern)
+
+
+def model_spec(name: str) -> ModelSpec:
+    return contribution("model", name.split(".", 1)[0] if "." in name and ":" not in name else name).spec
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    return contribution("dataset", name).spec
+
+
+def metric_spec(name: str) -> MetricSpec:
+    return contribution("metric", name).spec
+
+
+def task_spec(name: str) -> TaskSpec:
+    return contribution("task", name).spec
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def make_config(spec: ModelSpec, overrides: dict[str, Any] | None = None, base: Any = None) -> Any:
+    """The model's config dataclass with ``overrides`` applied; unknown keys are an error."""
+    overrides = dict(overrides or {})
+    if spec.config is None:
+        if overrides:
+            raise ConfigError(f"model {spec.name!r} takes no configuration, got {sorted(overrides)}")
+        return None
+    fields = {f.name: f for f in dataclasses.fields(spec.config) if f.init}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"model {spec.name!r} has no config key {', '.join(hints)}; valid keys: {', '.join(sorted(fields))}"
+        )
+    try:
+        if base is not None:
+            return dataclasses.replace(base, **overrides)
+        return spec.config(**overrides)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid configuration for model {spec.name!r}: {exc}") from exc
+
+
+def config_from_json(spec: ModelSpec, data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from ``config.json`` (unknown keys are an error)."""
+    return make_config(spec, data)
+
+
+def create_model(name: str, **config_overrides: Any) -> Any:
+    """Build the architecture ``name`` (untrained) from its default config plus overrides."""
+    if "." in name:
+        raise ConfigError(
+            f"{name!r} names a pretrained checkpoint; use cellzoo.load({name!r}) for it, or "
+            f"create_model({name.split('.', 1)[0]!r}) for the untrained architecture"
+        )
+    spec = contribution("model", name).spec
+    config = make_config(spec, config_overrides)
+    builder = resolve(spec.builder)
+    model = builder(config) if spec.config is not None else builder()
+    model.spec = spec
+    return model
+
+
+def load(name_or_path: str, **kwargs: Any) -> Any:
+    """Load a trained model: ``arch.tag`` from the registry, ``local-dir:PATH`` or ``hf-hub:ORG/NAME@REV``."""
+    from .sources import load_source
+
+    return load_source(name_or_path, **kwargs)
+
+
+def get_dataset(name: str, **params: Any):
+    """Load dataset ``name`` (or a path to an ``.h5ad``) as an AnnData."""
+    from .data.datasets import load_dataset
+
+    return load_dataset(name, **params)
+
+
+def get_metric(name: str):
+    return resolve(metric_spec(name).function)

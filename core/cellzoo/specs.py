@@ -1,0 +1,123 @@
+"""Declarative spec objects that plugins return from their hooks.
+
+They hold names, metadata and *lazy* references (``"package.module:attr"``) so that listing the
+zoo imports neither torch nor scanpy; :func:`resolve` imports a reference when it is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("method", "baseline", "control")
+
+
+def resolve(ref: str | Callable[..., Any]) -> Any:
+    """Import ``"package.module:attr"`` (or return a callable unchanged)."""
+    if not isinstance(ref, str):
+        return ref
+    module_name, _, attr = ref.partition(":")
+    if not attr:
+        raise ValueError(f"lazy reference {ref!r} must look like 'package.module:attr'")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not name or not all(c.isalnum() or c in "_-" for c in name) or name[0] in "-_":
+        raise ValueError(
+            f"{kind} name {name!r} must be letters, digits, '_' or '-' (no dots: "
+            "'arch.tag' names a pretrained checkpoint)"
+        )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An architecture the zoo can build: ``create_model(name)`` calls ``builder(config)``."""
+
+    name: str
+    task: str
+    builder: str | Callable[..., Any]
+    config: type | None = None
+    summary: str = ""
+    role: str = "method"
+    paper: str = ""
+    license: str = ""
+    authors: tuple[str, ...] = ()
+    citation: str = ""
+    exportable: bool = False
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_name("model", self.name)
+        if self.role not in ROLES:
+            raise ValueError(f"model {self.name!r}: role {self.role!r} is not one of {ROLES}")
+        if self.config is not None and not dataclasses.is_dataclass(self.config):
+            raise TypeError(f"model {self.name!r}: config must be a dataclass type")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: ``loader(**params)`` returns an AnnData."""
+
+    name: str
+    tasks: tuple[str, ...]
+    loader: str | Callable[..., Any]
+    label_key: str | None = None
+    input_state: str = "counts"
+    summary: str = ""
+    n_obs: int | None = None
+    n_vars: int | None = None
+    batch_key: str | None = None
+    citation: str = ""
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("dataset", self.name)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric: ``function(truth, prediction)`` returns a float (or a dict for per-class)."""
+
+    name: str
+    task: str
+    function: str | Callable[..., Any]
+    higher_is_better: bool = True
+    range: tuple[float, float] = (0.0, 1.0)
+    summary: str = ""
+    scalar: bool = True
+
+    def __post_init__(self) -> None:
+        _check_name("metric", self.name)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The contract between the benchmark harness and a model for one kind of problem."""
+
+    name: str
+    protocol: tuple[str, ...]
+    metrics: tuple[str, ...]
+    controls: tuple[str, ...] = ()
+    split: str = "stratified_kfold"
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("task", self.name)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A spec together with the plugin that contributed it."""
+
+    spec: Any
+    plugin: str
+    distribution: str | None = None
+    version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
