@@ -1,0 +1,146 @@
+"""Train/test splits, made once per (dataset, seed) and shared by every model.
+
+Rules:
+
+* ``stratified_kfold`` — scikit-learn's :class:`~sklearn.model_selection.StratifiedKFold`
+  (shuffled, ``random_state=seed``). A class with fewer cells than folds cannot appear in every
+  test fold, so its cells go to *every training fold and no test fold*: models still have to
+  cope with that class existing (as in real data), but it is never scored. The split records
+  these classes (``train_only_classes``). Abdelaal et al. (2019) drop such classes instead;
+  keeping them in training changes no test cell and hides nothing from the models.
+* ``holdout`` — one stratified split with ``test_fraction`` of the cells in the test set;
+  classes with a single cell stay in training.
+* ``by_batch`` — each batch (or each of ``test_batches``) held out in turn; training is every
+  other batch. Test classes missing from training are recorded (``test_only_classes``): no
+  model can get those cells right, which is the point of a batch split.
+
+Each split carries a sha256 of its index arrays, stored in every run record, so that a record
+can only be reused for exactly the same cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import BenchmarkError
+from .suite import SplitRule
+
+
+@dataclass(frozen=True)
+class Split:
+    """One fold: indices (into the dataset's cells) of the training and the test cells."""
+
+    fold: int
+    n_folds: int
+    train: np.ndarray
+    test: np.ndarray
+    hash: str
+    train_only_classes: tuple[str, ...] = ()
+    test_only_classes: tuple[str, ...] = ()
+    held_out_batch: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fold": self.fold,
+            "n_folds": self.n_folds,
+            "hash": self.hash,
+            "n_train": int(self.train.size),
+            "n_test": int(self.test.size),
+            "train_only_classes": list(self.train_only_classes),
+            "test_only_classes": list(self.test_only_classes),
+            "held_out_batch": self.held_out_batch,
+        }
+
+
+def split_hash(train: np.ndarray, test: np.ndarray) -> str:
+    """sha256 of the index arrays (little-endian int64), train then test."""
+    h = hashlib.sha256()
+    h.update(b"train:")
+    h.update(np.ascontiguousarray(train, dtype="<i8").tobytes())
+    h.update(b"test:")
+    h.update(np.ascontiguousarray(test, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
+def _split(fold: int, n_folds: int, train, test, labels: np.ndarray, **extra: Any) -> Split:
+    train = np.sort(np.asarray(train, dtype=np.int64))
+    test = np.sort(np.asarray(test, dtype=np.int64))
+    test_only = tuple(sorted(set(labels[test]) - set(labels[train])))
+    return Split(fold, n_folds, train, test, split_hash(train, test), test_only_classes=test_only, **extra)
+
+
+def _small_classes(labels: np.ndarray, minimum: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A mask of cells whose class has at least ``minimum`` cells, and the classes that do not."""
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    small = counts < minimum
+    return ~small[inverse], tuple(str(c) for c in classes[small])
+
+
+def make_splits(labels: Sequence[Any], rule: SplitRule, seed: int, batches: Sequence[Any] | None = None) -> list[Split]:
+    """The folds of one dataset under ``rule`` for ``seed`` (deterministic)."""
+    labels = np.asarray(labels).astype(str)
+    n = labels.shape[0]
+    if rule.kind == "stratified_kfold":
+        from sklearn.model_selection import StratifiedKFold
+
+        keep, small = _small_classes(labels, rule.folds)
+        kept = np.flatnonzero(keep)
+        always_train = np.flatnonzero(~keep)
+        if kept.size < rule.folds:
+            raise BenchmarkError(
+                f"only {kept.size} cells belong to classes with at least {rule.folds} cells; use fewer folds "
+                "or a holdout split"
+            )
+        kfold = StratifiedKFold(n_splits=rule.folds, shuffle=True, random_state=seed)
+        return [
+            _split(
+                fold,
+                rule.folds,
+                np.concatenate([kept[train], always_train]),
+                kept[test],
+                labels,
+                train_only_classes=small,
+            )
+            for fold, (train, test) in enumerate(kfold.split(np.zeros(kept.size), labels[kept]))
+        ]
+
+    if rule.kind == "holdout":
+        from sklearn.model_selection import train_test_split
+
+        keep, small = _small_classes(labels, 2)
+        kept = np.flatnonzero(keep)
+        try:
+            train, test = train_test_split(
+                kept, test_size=rule.test_fraction, stratify=labels[kept], random_state=seed, shuffle=True
+            )
+        except ValueError as exc:
+            raise BenchmarkError(
+                f"cannot hold out {rule.test_fraction:g} of {kept.size} cells with one of each class in the test "
+                f"set ({exc}); raise test_fraction or use stratified_kfold"
+            ) from exc
+        return [_split(0, 1, np.concatenate([train, np.flatnonzero(~keep)]), test, labels, train_only_classes=small)]
+
+    if rule.kind == "by_batch":
+        if batches is None:
+            raise BenchmarkError("a by_batch split needs the batch of every cell (set [split] batch_key)")
+        batches = np.asarray(batches).astype(str)
+        if batches.shape[0] != n:
+            raise BenchmarkError(f"{batches.shape[0]} batch values for {n} cells")
+        present = sorted(set(batches))
+        held_out = list(rule.test_batches) if rule.test_batches is not None else present
+        missing = sorted(set(held_out) - set(present))
+        if missing:
+            raise BenchmarkError(f"[split] test_batches {missing} are not batches of the data; batches: {present}")
+        if len(present) < 2:
+            raise BenchmarkError(f"a by_batch split needs at least two batches, the data has {present}")
+        return [
+            _split(fold, len(held_out), np.flatnonzero(batches != b), np.flatnonzero(batches == b), labels, held_out_batch=b)
+            for fold, b in enumerate(held_out)
+        ]
+
+    raise BenchmarkError(f"unknown split kind {rule.kind!r}")

@@ -1,0 +1,205 @@
+"""Train a pretrained checkpoint from its registry recipe, into the local cache.
+
+This is the embedded default behind every registry name: before a checkpoint is published, or
+with no network at all, ``cellzoo build NAME`` (or the first ``cellzoo.load(NAME)``) trains it
+here from the recipe — dataset, split, seed, config overrides, epochs — and stores the artifact
+at :func:`cellzoo.paths.artifact_dir`. The same recipe and seed give the same tensors on the same
+machine: the split is drawn with its own seeded generator, the model's ``config.seed`` is set
+from the recipe, and Python, numpy (and torch, when the model uses it) are seeded before fitting.
+
+With a ``holdout`` split the cells never trained on are predicted after training and the task's
+metrics are written into the artifact (``config.json`` and its card) — measured, not copied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .catalogue import PretrainedEntry, Split, pretrained_entry
+from .errors import ConfigError
+
+
+def recipe_sha256(entry: PretrainedEntry) -> str:
+    """A hash of everything that decides what a build produces (architecture + recipe)."""
+    payload = {"architecture": entry.architecture, "recipe": entry.recipe.to_json()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def split_indices(labels: np.ndarray | None, split: Split, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) cell indices for ``split``: stratified by label, every class keeping a training cell."""
+    n = len(labels) if labels is not None else int(n)
+    everything = np.arange(n)
+    if split.kind == "all":
+        return everything, np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng(split.seed)
+    fraction = float(split.test_fraction)
+    if labels is None:
+        test = rng.permutation(n)[: int(round(fraction * n))]
+    else:
+        picked = []
+        for cls in np.unique(labels):  # sorted: the draw order does not depend on the data's order
+            members = np.flatnonzero(labels == cls)
+            k = min(int(round(fraction * members.size)), members.size - 1)
+            picked.append(rng.permutation(members)[:k])
+        test = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+    test = np.sort(test.astype(np.int64))
+    return np.setdiff1d(everything, test), test
+
+
+def recipe_config(entry: PretrainedEntry, spec: Any) -> dict[str, Any]:
+    """The config overrides of ``entry`` for the architecture's config dataclass.
+
+    ``recipe.seed`` becomes ``config.seed`` when the config has one; ``recipe.epochs`` must find
+    an ``epochs`` field. TOML arrays become tuples where the field's default is a tuple.
+    """
+    overrides = entry.recipe.config_overrides()
+    if spec.config is None:
+        overrides.pop("seed", None)
+        if overrides:
+            raise ConfigError(f"registry entry {entry.name} sets {sorted(overrides)} but {spec.name!r} takes no config")
+        return {}
+    fields = {f.name: f for f in dataclasses.fields(spec.config)}
+    if "seed" not in fields:
+        overrides.pop("seed")
+    if "epochs" in overrides and "epochs" not in fields:
+        raise ConfigError(
+            f"registry file {entry.path}: recipe.epochs is set but architecture {spec.name!r} has no 'epochs' "
+            "config field; remove recipe.epochs"
+        )
+    for key, value in overrides.items():
+        f = fields.get(key)
+        if f is not None and isinstance(value, list) and isinstance(f.default, tuple):
+            overrides[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return overrides
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python and numpy, and torch when the model brought it in (it is not imported otherwise)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        from .training import seed_everything
+
+        seed_everything(seed)
+
+
+def _reporter(progress: bool) -> Callable[[str], None]:
+    if not progress:
+        return lambda message: None
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        console.print(f"[bold cyan]build[/] {message} [dim]({time.perf_counter() - start:.1f} s)[/]")
+
+    return say
+
+
+def train_from_recipe(entry: PretrainedEntry, *, progress: bool = True) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Train ``entry``'s model from its recipe: (model, recipe record for config.json, held-out metrics)."""
+    from .data.datasets import dataset_hash, load_dataset
+    from .model import labels_of
+    from .registry import contribution, create_model, get_metric, metric_spec, task_spec
+
+    say = _reporter(progress)
+    recipe = entry.recipe
+    spec = contribution("model", entry.architecture).spec
+    if spec.task != entry.task:
+        raise ConfigError(
+            f"registry file {entry.path} says task {entry.task!r} but the installed architecture "
+            f"{entry.architecture!r} is a {spec.task!r} model"
+        )
+    model = create_model(entry.architecture, **recipe_config(entry, spec))
+    say(f"{entry.name}: loading dataset {recipe.dataset!r}")
+    adata = load_dataset(recipe.dataset, label_key=recipe.label_key, **dict(recipe.dataset_params))
+    labels = labels_of(adata, recipe.label_key) if recipe.label_key else None
+    train, test = split_indices(labels, recipe.split, n=adata.n_obs)
+    train_data = adata[train].copy()
+    say(
+        f"{entry.name}: training {entry.architecture} on {train.size} of {adata.n_obs} cells "
+        f"({adata.n_vars} genes, seed {recipe.seed})"
+    )
+    seed_all(recipe.seed)
+    if recipe.label_key:
+        model.fit(train_data, recipe.label_key)
+    else:
+        model.fit(train_data)
+
+    metrics: dict[str, float] = {}
+    if test.size and labels is not None and hasattr(model, "predict"):
+        say(f"{entry.name}: measuring {test.size} held-out cells")
+        prediction = model.predict(adata[test].copy())
+        for metric in task_spec(entry.task).metrics:
+            if metric_spec(metric).scalar:
+                metrics[metric] = float(get_metric(metric)(labels[test], prediction))
+    record = {
+        "name": entry.name,
+        "architecture": entry.architecture,
+        **recipe.to_json(),
+        "dataset_sha256": dataset_hash(adata, recipe.label_key),
+        "n_cells": int(adata.n_obs),
+        "n_train": int(train.size),
+        "n_test": int(test.size),
+        "train_cells_sha256": hashlib.sha256("\n".join(map(str, adata.obs_names[train])).encode()).hexdigest(),
+        "recipe_sha256": recipe_sha256(entry),
+        "command": f"cellzoo build {entry.name}",
+    }
+    return model, record, ({recipe.dataset: metrics} if metrics else {})
+
+
+def build_into(entry: PretrainedEntry, target: Path, *, progress: bool = True) -> Path:
+    """Train ``entry`` and save it at ``target`` (atomically), recording its origin. No locking here."""
+    from .artifacts import save
+    from .hub import write_origin
+
+    model, record, metrics = train_from_recipe(entry, progress=progress)
+    save(model, target, overwrite=True, recipe=record, metrics=metrics)
+    write_origin(target, "build", name=entry.name, recipe_sha256=record["recipe_sha256"])
+    if progress:
+        shown = ", ".join(f"{k} {v:.3f}" for values in metrics.values() for k, v in values.items())
+        _reporter(True)(f"{entry.name}: saved to {target}" + (f" — held-out {shown}" if shown else ""))
+    return target
+
+
+def built_artifact(name: str) -> Path | None:
+    """The cached artifact of ``name`` when it is a build of the current recipe (files re-checked)."""
+    from .hub import _cache_hit, read_origin
+    from .paths import artifact_dir
+
+    entry = pretrained_entry(name)
+    target = artifact_dir(name)
+    origin = read_origin(target) if (target / "config.json").is_file() else None
+    if not origin or origin.get("source") != "build" or origin.get("recipe_sha256") != recipe_sha256(entry):
+        return None
+    _cache_hit(target, None, name, fix=f"run `cellzoo build {name} --force` to build it again")
+    return target
+
+
+def build(name: str, *, force: bool = False, progress: bool = True) -> Path:
+    """Train checkpoint ``name`` from its registry recipe into the local cache and return the folder.
+
+    A cached build of the same recipe is reused (its files re-checked) unless ``force``; any
+    other cached artifact of that name (e.g. a Hub download) is replaced.
+    """
+    from .hub import checkpoint_lock
+    from .paths import artifact_dir
+
+    entry = pretrained_entry(name)
+    with checkpoint_lock(entry.name):
+        if not force:
+            cached = built_artifact(entry.name)
+            if cached is not None:
+                return cached
+        return build_into(entry, artifact_dir(entry.name), progress=progress)

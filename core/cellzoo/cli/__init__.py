@@ -1,0 +1,21 @@
+"""The ``cellzoo`` command line.
+
+Each command lives in a module named for what it does; adding one is an import and an
+``add_command`` line below. Command modules import only click at module level, so that
+``cellzoo --help``, ``list``, ``info`` and ``plugins`` import neither torch nor scanpy.
+"""
+
+from __future__ import annotations
+
+from ._app import main
+from .catalog import info_command, list_command, plugins_command
+from .models import predict_command, train_command, verify_command
+
+main.add_command(list_command)
+main.add_command(info_command)
+main.add_command(plugins_command)
+main.add_command(train_command)
+main.add_command(predict_command)
+main.add_command(verify_command)
+
+__all__ = ["main"]

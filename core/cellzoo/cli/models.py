@@ -1,0 +1,313 @@
+"""``cellzoo train``, ``predict`` and ``verify``: a model's life from data to annotated cells."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._app import console, echo_json, json_option, overwrite_option
+
+# -- train ---------------------------------------------------------------------------------------
+
+
+def parse_settings(
+    _ctx: click.Context | None, _param: click.Parameter | None, values: tuple[str, ...]
+) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs → dict; values are JSON when they parse (``3``, ``true``, ``[1,2]``), else text."""
+    settings: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. --set epochs=20)", param_hint="--set")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        settings[key] = value
+    return settings
+
+
+def _is_path(dataset: str) -> bool:
+    return dataset.endswith(".h5ad") or os.sep in dataset or "/" in dataset or Path(dataset).exists()
+
+
+def _recorded_label_key(adata: Any) -> str | None:
+    """The label column the loader recorded: the dataset spec's, or the one a file declares in ``uns``."""
+    meta = adata.uns.get("cellzoo") if hasattr(adata, "uns") else None
+    if isinstance(meta, dict) and meta.get("label_key"):
+        return str(meta["label_key"])
+    return None
+
+
+def fit_model(model: Any, data: Any, label_key: str | None) -> Any:
+    """Call the model's ``fit`` with labels when its protocol takes them (annotate, generate) and without otherwise."""
+    import inspect
+
+    from ..errors import InputError, ProtocolError
+
+    fit = getattr(model, "fit", None)
+    if fit is None:
+        raise ProtocolError(f"model {model.name!r} has no fit() method, so `cellzoo train` cannot train it")
+    if "label_key" in inspect.signature(fit).parameters:
+        if label_key is None:
+            columns = ", ".join(map(str, list(getattr(data, "obs", {}).keys())[:20])) or "(none)"
+            raise InputError(
+                f"model {model.name!r} learns from labels but no label column is known for this dataset; "
+                f"pass --label-key COLUMN (columns of obs: {columns})"
+            )
+        return fit(data, label_key=label_key)
+    return fit(data)
+
+
+def _shape_text(data: Any) -> str:
+    shape = getattr(data, "shape", None)
+    return f"{shape[0]:,} cells × {shape[1]:,} genes" if shape is not None and len(shape) == 2 else "the data"
+
+
+def _quote(path: Path | str) -> str:
+    return shlex.quote(str(path))
+
+
+@click.command("train", short_help="Train a model on a dataset and save it.")
+@click.argument("arch")
+@click.option(
+    "--dataset",
+    "-d",
+    required=True,
+    help="A registered dataset name (see `cellzoo list -k datasets`) or an .h5ad path.",
+)
+@click.option("--label-key", "-l", default=None, help="Column of obs with the labels [default: the dataset's].")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=parse_settings,
+    help="Override a config field (repeatable; values parsed as JSON, e.g. --set epochs=20 --set lr=1e-3).",
+)
+@click.option(
+    "--output",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Artifact directory [default: ./ARCH-DATASET].",
+)
+@overwrite_option
+def train_command(
+    arch: str, dataset: str, label_key: str | None, settings: dict[str, Any], out_dir: Path | None, overwrite: bool
+) -> None:
+    """Train architecture ARCH on a dataset; save it as an artifact directory."""
+    from rich.markup import escape
+
+    import cellzoo
+
+    out = console()
+    # build first: an unknown architecture or config key fails before any data is read
+    model = cellzoo.create_model(arch, **settings)
+    stem = Path(dataset).stem if _is_path(dataset) else dataset
+    out_dir = out_dir if out_dir is not None else Path.cwd() / f"{arch}-{stem}"
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} exists and is not empty; pass --overwrite to replace it or choose another directory with -o"
+        )
+
+    t0 = time.perf_counter()
+    data = cellzoo.get_dataset(dataset, label_key=label_key)
+    label_key = label_key or _recorded_label_key(data)
+    out.print(f"loaded [bold]{escape(dataset)}[/]: {_shape_text(data)} ({time.perf_counter() - t0:.1f} s)")
+
+    t0 = time.perf_counter()
+    fit_model(model, data, label_key)
+    fit_seconds = time.perf_counter() - t0
+    classes = getattr(model, "classes", None)
+    detail = f", {len(classes)} classes from obs[{label_key!r}]" if classes else ""
+    out.print(f"trained [bold]{escape(arch)}[/] on {_shape_text(data)}{escape(detail)} in {fit_seconds:.2f} s")
+
+    from ..data.datasets import dataset_hash
+
+    recipe = {
+        "dataset": dataset,
+        "label_key": label_key,
+        "config_overrides": settings,
+        "data_hash": dataset_hash(data),
+        "fit_seconds": round(fit_seconds, 3),
+        "command": "cellzoo train "
+        + " ".join(
+            [shlex.quote(arch), "--dataset", shlex.quote(dataset)]
+            + (["--label-key", shlex.quote(label_key)] if label_key else [])
+            + [f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in settings.items()]
+        ),
+    }
+    t0 = time.perf_counter()
+    saved = Path(cellzoo.save(model, out_dir, overwrite=overwrite, recipe=recipe))
+    out.print(f"saved to [bold]{escape(str(saved))}[/] ({time.perf_counter() - t0:.2f} s)")
+    out.print("use it:")
+    if model.spec.task == "annotate":
+        query = _quote(dataset) if _is_path(dataset) else "data.h5ad"
+        out.print(
+            f"  cellzoo predict local-dir:{_quote(saved)} {query} -o annotated.h5ad", soft_wrap=True, markup=False
+        )
+    out.print(
+        f"  python -c 'import cellzoo; model = cellzoo.load(\"local-dir:{saved}\")'", soft_wrap=True, markup=False
+    )
+
+
+# -- predict -------------------------------------------------------------------------------------
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _require_annotator(model: Any, source: str) -> None:
+    from ..errors import ProtocolError
+
+    task = model.spec.task
+    if task != "annotate" or not callable(getattr(model, "predict", None)):
+        raise ProtocolError(
+            f"{source} is a {task!r} model; `cellzoo predict` annotates cells and needs an 'annotate' model "
+            "(see `cellzoo list --task annotate`)"
+        )
+
+
+def result_keys(model_name: str) -> dict[str, tuple[str, str]]:
+    """Where an annotation of ``model_name`` goes: ``{what: (AnnData attribute, key)}`` (DESIGN.md)."""
+    key = f"cellzoo_{model_name}"
+    return {"label": ("obs", f"{key}_label"), "proba": ("obsm", f"{key}_proba"), "classes": ("uns", f"{key}_classes")}
+
+
+def _existing_keys(adata: Any, model_name: str) -> list[str]:
+    found = []
+    for attr, key in result_keys(model_name).values():
+        if key in getattr(adata, attr):
+            found.append(f"{attr}[{key!r}]")
+    return found
+
+
+def _drop_results(adata: Any, model_name: str) -> None:
+    for attr, key in result_keys(model_name).values():
+        if attr == "obs":
+            if key in adata.obs.columns:
+                del adata.obs[key]
+        else:
+            getattr(adata, attr).pop(key, None)
+
+
+@click.command("predict")
+@click.argument("model_name", metavar="MODEL")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Annotated .h5ad to write.",
+)
+@overwrite_option
+@click.option(
+    "--min-overlap",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Smallest share of the model's genes that DATA must have, 0-1 [default: the model's own].",
+)
+def predict_command(model_name: str, data: Path, out_path: Path, overwrite: bool, min_overlap: float | None) -> None:
+    """Annotate the cells of DATA.h5ad with MODEL; write OUT.h5ad.
+
+    MODEL is a pretrained name (arch.tag) or local-dir:PATH of a trained artifact. Labels go to
+    obs["cellzoo_<model>_label"], probabilities to obsm["cellzoo_<model>_proba"].
+    """
+    import anndata
+    from rich.markup import escape
+
+    import cellzoo
+
+    from ..errors import InputError
+    from ..fileio import atomic_path
+
+    out = console()
+    if _same_file(data, out_path) and not overwrite:
+        raise FileExistsError(
+            f"the output {out_path} is the input file; choose another -o, or pass --overwrite to replace the input"
+        )
+    if out_path.exists() and not overwrite:
+        raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it or choose another -o")
+
+    model = cellzoo.load(model_name)
+    _require_annotator(model, model_name)
+    if min_overlap is not None:
+        model.min_gene_overlap = min_overlap
+
+    adata = anndata.read_h5ad(data)
+    clashes = _existing_keys(adata, model.name)
+    if clashes and not overwrite:
+        raise InputError(
+            f"{data} already has {', '.join(clashes)} (an earlier cellzoo run?); pass --overwrite to replace "
+            "them, or remove them first"
+        )
+
+    t0 = time.perf_counter()
+    annotation = model.predict(adata)
+    seconds = time.perf_counter() - t0
+    _drop_results(adata, model.name)  # with --overwrite: no stale column survives from an earlier run
+    annotation.write(adata, model.name)
+
+    alignment = getattr(model, "last_alignment", None)
+    if alignment is not None:
+        out.print(f"genes: {alignment.report.summary()}", soft_wrap=True, markup=False)
+    from .tables import label_counts_table
+
+    out.print(f"annotated {adata.n_obs:,} cells with [bold]{escape(model_name)}[/] in {seconds:.2f} s")
+    out.print(label_counts_table(annotation.labels))
+
+    with atomic_path(out_path, suffix=".h5ad") as tmp:
+        adata.write_h5ad(tmp)
+    keys = result_keys(model.name)
+    written = [f"obs[{keys['label'][1]!r}]"]
+    if annotation.proba is not None:
+        written.append(f"obsm[{keys['proba'][1]!r}]")
+    out.print(f"wrote [bold]{escape(str(out_path))}[/] with {escape(' and '.join(written))}", soft_wrap=True)
+
+
+# -- verify --------------------------------------------------------------------------------------
+
+
+@click.command("verify")
+@click.argument("model_name", metavar="MODEL")
+@json_option
+def verify_command(model_name: str, as_json: bool) -> None:
+    """Check MODEL reproduces its stored golden outputs (PASS/FAIL).
+
+    MODEL is a pretrained name (arch.tag) or local-dir:PATH. Exits 1 on failure.
+    """
+    from rich.markup import escape
+
+    import cellzoo
+
+    from ._app import CliError
+    from .tables import verify_table
+
+    report = cellzoo.verify(model_name)  # loads it: hashes and weights are checked on the way
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        out = console()
+        out.print(verify_table(report))
+        verdict = "[green bold]PASS[/]" if report.passed else "[red bold]FAIL[/]"
+        out.print(f"{escape(model_name)}: {verdict}", soft_wrap=True)
+    if not report.passed:
+        failed = ", ".join(c.name for c in report.checks if not c.passed) or "no outputs"
+        raise CliError(
+            f"{model_name} does not reproduce its golden outputs ({failed}); the weights or the plugin changed"
+        )

@@ -1,0 +1,379 @@
+"""Shared torch plumbing for every model family: seeding, devices, batching, early stopping, the
+classifier training loop and batched inference.
+
+This is the one core module that imports torch at import time; nothing else in the core imports
+it, so listing the zoo stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from .errors import CellzooError, ConfigError, InputError
+
+DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices); make cuDNN deterministic.
+
+    Fully deterministic algorithms everywhere (``torch.use_deterministic_algorithms``) are not
+    switched on: they make some CUDA kernels raise or crawl, which is not cheap.
+    """
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def _available_devices() -> list[str]:
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def select_device(pref: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then MPS, then CPU; a named device must be available."""
+    if isinstance(pref, torch.device):
+        pref = str(pref)
+    pref = str(pref).strip().lower()
+    kind, _, ordinal = pref.partition(":")
+    if kind not in DEVICE_KINDS or (ordinal and (kind != "cuda" or not ordinal.isdigit())):
+        raise ConfigError(f"device {pref!r} is not one of {', '.join(DEVICE_KINDS)} (or cuda:N)")
+    available = _available_devices()
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if "mps" in available:
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda":
+        if not torch.cuda.is_available() or (ordinal and int(ordinal) >= torch.cuda.device_count()):
+            raise ConfigError(
+                f"device {pref!r} was requested but is not available (available: {', '.join(available)}); "
+                "use --device auto or --device cpu"
+                + ("" if torch.backends.cuda.is_built() else ", or install a CUDA build of torch")
+            )
+        return torch.device(pref)
+    if kind == "mps" and "mps" not in available:
+        raise ConfigError(
+            f"device 'mps' was requested but is not available (available: {', '.join(available)}); "
+            "use --device auto or --device cpu"
+        )
+    return torch.device(kind)
+
+
+class EarlyStopping:
+    """Stop when the monitored value has not improved by ``min_delta`` for ``patience`` steps.
+
+    ``step(value, module)`` returns whether to stop; with a module it keeps a copy of the
+    module's weights at the best value, which :meth:`restore` puts back.
+    """
+
+    def __init__(self, patience: int = 10, min_delta: float = 0.0, mode: str = "min"):
+        if mode not in ("min", "max"):
+            raise ConfigError(f"early-stopping mode must be 'min' or 'max', got {mode!r}")
+        if int(patience) < 1:
+            raise ConfigError(f"early-stopping patience must be at least 1, got {patience!r}")
+        if min_delta < 0:
+            raise ConfigError(f"early-stopping min_delta must be >= 0, got {min_delta!r}")
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.mode = mode
+        self.best: float = math.inf if mode == "min" else -math.inf
+        self.best_epoch: int = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_steps = 0
+        self.steps = 0
+        self.stopped = False
+
+    def improved(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def step(self, value: float, module: nn.Module | None = None) -> bool:
+        value = float(value)
+        if self.improved(value):
+            self.best, self.best_epoch, self.bad_steps = value, self.steps, 0
+            if module is not None:
+                self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            self.bad_steps += 1
+        self.steps += 1
+        self.stopped = self.bad_steps >= self.patience
+        return self.stopped
+
+    def restore(self, module: nn.Module) -> bool:
+        """Load the best weights seen into ``module``; False when none were kept."""
+        if self.best_state is None:
+            return False
+        module.load_state_dict(self.best_state)
+        return True
+
+
+def batches(X: Any, batch_size: int, order: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Float32 dense row blocks of ``X`` (dense or scipy sparse; sparse is densified per block).
+
+    ``order`` (row indices) picks and orders the rows, e.g. a shuffled permutation.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size!r}")
+    if sp.issparse(X) and X.format != "csr":
+        X = X.tocsr()
+    n = X.shape[0] if order is None else len(order)
+    for start in range(0, n, batch_size):
+        rows = slice(start, start + batch_size) if order is None else order[start : start + batch_size]
+        block = X[rows]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        yield np.ascontiguousarray(block, dtype=np.float32)
+
+
+def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    # a last batch of one cell breaks BatchNorm in training mode; fold it into the one before
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2] = (bounds[-2][0], n)
+        bounds.pop()
+    return bounds
+
+
+def _default_logits(module: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    out = module(xb)
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch losses, and which epoch's weights the module holds at the end (0-based)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _progress(enabled: bool, desc: str):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not (enabled and console.is_terminal),
+    )
+
+
+def _labels(y: Any, n: int, what: str) -> torch.Tensor:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise InputError(f"{what} has shape {y.shape}; expected one integer label per cell ({n})")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"{what} must hold integer class codes, got dtype {y.dtype}; encode labels with np.unique")
+    return torch.from_numpy(y.astype(np.int64))
+
+
+def _rng_scope(device: torch.device):
+    # dropout draws from the global generator: seed it for this run and put the caller's state back
+    if device.type == "cuda":
+        return torch.random.fork_rng(devices=[device.index or torch.cuda.current_device()], device_type="cuda")
+    return torch.random.fork_rng(devices=[])
+
+
+def train_classifier(
+    module: nn.Module,
+    X_train: Any,
+    y_train: Any,
+    X_val: Any = None,
+    y_val: Any = None,
+    *,
+    epochs: int,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    scheduler: Any = None,
+    scheduler_step: str = "epoch",
+    early_stopping: EarlyStopping | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "training",
+    logits_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+) -> TrainHistory:
+    """Train ``module`` to classify rows of ``X_train`` (dense or sparse) into ``y_train`` codes.
+
+    Batches are shuffled with a generator seeded by ``seed`` (which also seeds dropout for the
+    run), densified one at a time and moved to ``device``. With validation data, the loss and
+    accuracy are recorded every epoch. ``early_stopping`` watches the validation loss (mode
+    ``"min"``) or accuracy (mode ``"max"``) — the training loss when there is no validation data —
+    and its best weights are restored at the end. The module is left in eval mode.
+    """
+    if scheduler_step not in ("epoch", "batch"):
+        raise ConfigError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+    if int(epochs) < 1:
+        raise ConfigError(f"epochs must be at least 1, got {epochs!r}")
+    if X_train.shape[0] == 0:
+        raise InputError("there are no training cells")
+    has_val = X_val is not None and y_val is not None
+    if early_stopping is not None and early_stopping.mode == "max" and not has_val:
+        raise ConfigError("early stopping in mode 'max' watches validation accuracy: pass X_val and y_val")
+    device = select_device(device)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    logits_fn = logits_fn or _default_logits
+    y_tr = _labels(y_train, X_train.shape[0], "y_train")
+    y_va = _labels(y_val, X_val.shape[0], "y_val") if has_val else None
+    if sp.issparse(X_train) and X_train.format != "csr":
+        X_train = X_train.tocsr()
+
+    module.to(device)
+    history = TrainHistory()
+    generator = torch.Generator().manual_seed(int(seed))
+    n = X_train.shape[0]
+    bounds = _batch_bounds(n, int(batch_size))
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    started = time.perf_counter()
+
+    with _rng_scope(device), _progress(progress, desc) as bar:
+        torch.manual_seed(int(seed))
+        task = bar.add_task(desc, total=int(epochs) * len(bounds), status="")
+        for epoch in range(int(epochs)):
+            module.train()
+            order = torch.randperm(n, generator=generator).numpy()
+            total, seen = 0.0, 0
+            for start, stop in bounds:
+                rows = order[start:stop]
+                xb = _dense(X_train, rows).to(device, non_blocking=True)
+                yb = y_tr[rows].to(device, non_blocking=True)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(logits_fn(module, xb), yb)
+                if not torch.isfinite(loss):
+                    raise CellzooError(
+                        f"{desc}: the loss became {loss.item()} at epoch {epoch + 1}; lower the learning rate or "
+                        "check the input for extreme values"
+                    )
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None and scheduler_step == "batch" and not plateau:
+                    scheduler.step()
+                total += float(loss.detach()) * len(rows)
+                seen += len(rows)
+                bar.advance(task)
+            history.train_loss.append(total / seen)
+            status = f"loss {history.train_loss[-1]:.4f}"
+            if has_val:
+                val_loss, val_acc = _evaluate(module, X_val, y_va, batch_size, device, loss_fn, logits_fn)
+                history.val_loss.append(val_loss)
+                history.val_accuracy.append(val_acc)
+                status += f" val {val_loss:.4f} acc {val_acc:.3f}"
+            bar.update(task, status=f"epoch {epoch + 1}/{epochs} {status}")
+            watched = history.val_loss[-1] if has_val else history.train_loss[-1]
+            if plateau:
+                scheduler.step(watched)
+            elif scheduler is not None and scheduler_step == "epoch":
+                scheduler.step()
+            if early_stopping is not None:
+                if early_stopping.mode == "max":
+                    watched = history.val_accuracy[-1]
+                if early_stopping.step(watched, module):
+                    history.stopped_early = True
+                    break
+
+    history.best_epoch = history.epochs - 1
+    if early_stopping is not None and early_stopping.restore(module):
+        history.best_epoch = early_stopping.best_epoch
+    module.eval()
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def _dense(X: Any, rows: np.ndarray) -> torch.Tensor:
+    block = X[rows]
+    block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    return torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
+
+
+def _evaluate(module, X, y, batch_size, device, loss_fn, logits_fn) -> tuple[float, float]:
+    module.eval()
+    total, correct = 0.0, 0
+    with torch.inference_mode():
+        for start, block in zip(range(0, X.shape[0], batch_size), batches(X, batch_size)):
+            yb = y[start : start + len(block)].to(device)
+            logits = logits_fn(module, torch.from_numpy(block).to(device))
+            total += float(loss_fn(logits, yb)) * len(block)
+            correct += int((logits.argmax(dim=1) == yb).sum())
+    return total / X.shape[0], correct / X.shape[0]
+
+
+def predict_in_batches(
+    module: nn.Module,
+    X: Any,
+    batch_size: int = 1024,
+    device: str | torch.device = "cpu",
+    fn: Callable[[nn.Module, torch.Tensor], Any] | None = None,
+) -> Any:
+    """Run ``fn(module, xb)`` (default ``module(xb)``) over row batches under inference mode.
+
+    Outputs are concatenated on the CPU as numpy: an array, or a tuple / dict of arrays when
+    ``fn`` returns one. The module is in eval mode meanwhile; its previous mode is restored.
+    """
+    device = select_device(device)
+    fn = fn or (lambda m, xb: m(xb))
+    was_training = module.training
+    module.to(device).eval()
+    parts: list[Any] = []
+    try:
+        with torch.inference_mode():
+            for block in batches(X, batch_size):
+                parts.append(_to_numpy(fn(module, torch.from_numpy(block).to(device))))
+    finally:
+        module.train(was_training)
+    if not parts:
+        raise InputError("there are no cells to predict")
+    first = parts[0]
+    if isinstance(first, tuple):
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(first)))
+    if isinstance(first, dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in first}
+    return np.concatenate(parts)
+
+
+def _to_numpy(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return out.detach().cpu().numpy()
+    if isinstance(out, (tuple, list)):
+        return tuple(_to_numpy(o) for o in out)
+    if isinstance(out, dict):
+        return {k: _to_numpy(v) for k, v in out.items()}
+    raise CellzooError(f"predict_in_batches: fn returned a {type(out).__name__}; expected tensors")

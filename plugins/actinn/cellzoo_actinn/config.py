@@ -1,0 +1,68 @@
+"""ACTINN's configuration: a light module (no torch) so listing the zoo stays fast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cellzoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ActinnConfig:
+    """Architecture, preprocessing and training recipe of ACTINN.
+
+    Defaults are the PyTorch port's: hidden layers 100-50-25 with ReLU, Adam (lr 1e-4,
+    β = (0.9, 0.999), eps 1e-8, weight decay 5e-3), the learning rate multiplied by 0.95 every
+    1,000 mini-batch iterations, 50 epochs of batch 128, cells scaled to 20,000 and log2(x+1),
+    genes kept between the 1st and 99th percentiles of total expression and of the coefficient
+    of variation. Early stopping on a stratified validation split is our addition:
+    ``val_fraction=0`` turns it off and trains for exactly ``epochs``.
+    """
+
+    seed: int = 0
+    hidden: tuple[int, ...] = (100, 50, 25)
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 5e-3
+    #: the learning rate is multiplied by ``lr_decay`` every ``decay_every`` mini-batches
+    lr_decay: float = 0.95
+    decay_every: int = 1000
+    #: per-cell library size the expression is scaled to before log2(x+1)
+    scale_to: float = 20000.0
+    #: genes are kept when total expression and CV lie within these training-set percentiles
+    gene_percentiles: tuple[float, float] = (1.0, 99.0)
+    #: share of the training cells held out (stratified) for early stopping; 0 disables it
+    val_fraction: float = 0.1
+    patience: int = 10
+    min_delta: float = 0.0
+    #: "auto" (CUDA when available), "cpu", "cuda", ...
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "gene_percentiles", tuple(float(p) for p in self.gene_percentiles))
+        problems = []
+        if not self.hidden or min(self.hidden) < 1:
+            problems.append(f"hidden={self.hidden!r} must be one or more positive layer widths")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            problems.append(f"betas={self.betas!r} must be two numbers in [0, 1)")
+        for key in ("epochs", "batch_size", "decay_every", "patience"):
+            if int(getattr(self, key)) < 1:
+                problems.append(f"{key}={getattr(self, key)!r} must be at least 1")
+        if not self.lr > 0:
+            problems.append(f"lr={self.lr!r} must be positive")
+        if not 0.0 < self.lr_decay <= 1.0:
+            problems.append(f"lr_decay={self.lr_decay!r} must be in (0, 1]")
+        if not self.scale_to > 0:
+            problems.append(f"scale_to={self.scale_to!r} must be positive")
+        pct = self.gene_percentiles
+        if len(pct) != 2 or not 0.0 <= pct[0] < pct[1] <= 100.0:
+            problems.append(f"gene_percentiles={self.gene_percentiles!r} must be (low, high) with 0 <= low < high <= 100")
+        if not 0.0 <= self.val_fraction < 1.0:
+            problems.append(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
+        if problems:
+            raise ConfigError("invalid actinn configuration: " + "; ".join(problems))

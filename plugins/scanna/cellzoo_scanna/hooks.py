@@ -1,0 +1,38 @@
+"""cellzoo hook implementations of the scANNA plugin (declarative: imports no torch)."""
+
+from __future__ import annotations
+
+from cellzoo import ModelSpec, hookimpl
+
+from .config import ScannaConfig
+
+CITATION = """@article{heydari2023scanna,
+  title   = {Boosting Single-Cell RNA Sequencing Analysis with Simple Neural Attention},
+  author  = {Heydari, A. Ali and Davalos, Oscar A. and Hoyer, Katrina K. and Sindi, Suzanne S.},
+  journal = {bioRxiv},
+  year    = {2023},
+  doi     = {10.1101/2023.05.29.542760}
+}"""
+
+
+@hookimpl
+def cellzoo_models():
+    return [
+        ModelSpec(
+            name="scanna",
+            task="annotate",
+            builder="cellzoo_scanna.model:Scanna",
+            config=ScannaConfig,
+            summary=(
+                "scANNA: softmax gene attention, two projection blocks sharing one feed-forward block, "
+                "LeakyReLU logits; per-cell attention ranks marker genes."
+            ),
+            role="method",
+            paper="https://doi.org/10.1101/2023.05.29.542760",
+            license="MIT",
+            authors=("A. Ali Heydari", "Oscar A. Davalos", "Katrina K. Hoyer", "Suzanne S. Sindi"),
+            citation=CITATION,
+            exportable=True,
+            tags=("attention", "classifier", "markers", "torch"),
+        )
+    ]

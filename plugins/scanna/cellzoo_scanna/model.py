@@ -1,0 +1,301 @@
+"""scANNA as a cellzoo ``annotate`` model: training, prediction, attention and marker genes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from cellzoo import Annotation, Annotator, check_state_keys
+from cellzoo.errors import ArtifactError, ConfigError, InputError
+
+from .config import ScannaConfig
+from .markers import METHODS, rank_markers
+from .network import ScannaInference, ScannaNet
+
+if TYPE_CHECKING:
+    import anndata
+
+#: inference batch size: large enough to keep the G × G matmuls efficient, small enough for memory
+PREDICT_BATCH = 1024
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``(train_rows, val_rows)``: about ``fraction`` of each class's cells held out.
+
+    Classes with fewer than two cells stay entirely in training, so a rare type is never lost
+    to the validation set.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    y_perm = y[order]
+    # rank of each cell within its class, in shuffled order (vectorised, no loop over cells)
+    sort = np.argsort(y_perm, kind="stable")
+    counts = np.bincount(y_perm)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[sort] = np.arange(len(y)) - np.repeat(starts, counts)
+    n_val = np.where(counts >= 2, np.floor(counts * fraction + 0.5), 0).astype(np.int64)
+    held = rank < n_val[y_perm]
+    return np.sort(order[~held]), np.sort(order[held])
+
+
+class Scanna(Annotator):
+    """scANNA (Heydari et al.): gene attention → projection blocks → LeakyReLU logits.
+
+    ``predict`` gives labels and softmax probabilities; :meth:`explain` the per-cell attention
+    over the model's genes; :meth:`markers` and :meth:`global_markers` rank genes by attention.
+    """
+
+    min_gene_overlap = 0.5
+    golden_atol = 1e-5
+    golden_rtol = 1e-3
+
+    def __init__(self, config: ScannaConfig | None = None):
+        super().__init__(config or ScannaConfig())
+        # the instance's input state follows the configuration ("log1p_norm" or "counts")
+        self.input_state = self.config.input_state
+        self.net: ScannaNet | None = None
+        self.history = None
+
+    # -- building -----------------------------------------------------------------------------
+    def _build(self, n_genes: int, n_classes: int) -> ScannaNet:
+        return ScannaNet(n_genes, n_classes, ffn_width=self.config.ffn_width, masking_fraction=self.config.masking_fraction)
+
+    def export_module(self) -> torch.nn.Module:
+        """The eval-mode module ``x → (proba, attention)`` that :meth:`infer` runs (for ONNX export)."""
+        self._check_fitted()
+        return ScannaInference(self.net).cpu().eval()
+
+    # -- training -----------------------------------------------------------------------------
+    def _fit(self, X, y: np.ndarray) -> None:
+        from cellzoo.training import EarlyStopping, seed_everything, train_classifier
+
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.net = self._build(X.shape[1], len(self.classes))
+        train_rows, val_rows = validation_split(y, cfg.val_fraction, cfg.seed)
+        X_val = y_val = early = None
+        if len(val_rows):
+            X_val, y_val = X[val_rows], y[val_rows]
+            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode="min")
+        optimizer = torch.optim.Adam(
+            self.net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
+        self.history = train_classifier(
+            self.net,
+            X[train_rows],
+            y[train_rows],
+            X_val,
+            y_val,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            optimizer=optimizer,
+            loss_fn=torch.nn.CrossEntropyLoss(),
+            early_stopping=early,
+            device=cfg.device,
+            seed=cfg.seed,
+            desc="scanna",
+        )
+        self.net.cpu()
+
+    # -- inference ----------------------------------------------------------------------------
+    def _run(self, X, *, attention: bool) -> Any:
+        from cellzoo.training import predict_in_batches
+
+        module = ScannaInference(self.net)
+        fn = (lambda m, xb: m(xb)) if attention else (lambda m, xb: m(xb)[0])
+        try:
+            return predict_in_batches(module, X, batch_size=PREDICT_BATCH, device=self.config.device, fn=fn)
+        finally:
+            self.net.cpu()
+
+    def _predict_proba(self, X, **kwargs) -> np.ndarray:
+        return self._run(X, attention=False)
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        with torch.inference_mode():
+            proba, attention = self.export_module()(torch.as_tensor(np.asarray(inputs["x"], dtype=np.float32)))
+        return {"proba": proba.numpy(), "attention": attention.numpy()}
+
+    def model_input(self, adata: anndata.AnnData):
+        """``adata``'s matrix in the model's input state, aligned to its genes (sparse stays sparse)."""
+        from cellzoo import align_genes, apply_alignment, prepare_input
+
+        self._check_fitted()
+        if adata.n_obs == 0:
+            raise InputError("the AnnData has 0 cells; there is nothing to annotate")
+        self.last_alignment = align_genes(adata.var_names, self.manifest, min_overlap=self.min_gene_overlap)
+        return apply_alignment(prepare_input(adata, self.contract), self.last_alignment)
+
+    def explain(self, adata: anndata.AnnData) -> np.ndarray:
+        """Attention α per cell (cells × the model's genes, rows sum to 1), computed in batches."""
+        return self._run(self.model_input(adata), attention=True)[1]
+
+    def annotate(self, adata: anndata.AnnData, attention: bool = True) -> anndata.AnnData:
+        """Write labels, probabilities and (by default) attention into ``adata`` in one pass.
+
+        Keys: ``obs["cellzoo_scanna_label"]``, ``obsm["cellzoo_scanna_proba"]``,
+        ``obsm["cellzoo_scanna_attention"]`` (columns: ``uns["cellzoo_scanna_attention_genes"]``).
+        """
+        if not attention:
+            return super().annotate(adata)
+        proba, alpha = self._run(self.model_input(adata), attention=True)
+        labels = np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
+        Annotation(labels=labels, classes=self.classes, proba=proba).write(adata, self.name)
+        adata.obsm[f"cellzoo_{self.name}_attention"] = np.asarray(alpha, dtype=np.float32)
+        adata.uns[f"cellzoo_{self.name}_attention_genes"] = np.asarray(self.manifest.genes, dtype=object)
+        return adata
+
+    # -- marker genes -------------------------------------------------------------------------
+    def _attention_mass(self, X, groups: np.ndarray, n_groups: int, keep: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Attention summed per group (groups × genes) and cells counted per group, streamed in batches.
+
+        ``keep="correct"`` counts only cells whose predicted class code equals their group code.
+        """
+        from cellzoo.training import batches, select_device
+
+        device = select_device(self.config.device)
+        module = ScannaInference(self.net).to(device).eval()
+        mass = torch.zeros(n_groups, self.net.n_genes, dtype=torch.float64, device=device)
+        n_cells = np.zeros(n_groups, dtype=np.int64)
+        try:
+            with torch.inference_mode():
+                for start, block in zip(range(0, X.shape[0], PREDICT_BATCH), batches(X, PREDICT_BATCH)):
+                    g = torch.as_tensor(groups[start : start + len(block)], device=device)
+                    proba, alpha = module(torch.from_numpy(block).to(device))
+                    if keep == "correct":
+                        selected = proba.argmax(dim=1) == g
+                        g, alpha = g[selected], alpha[selected]
+                    mass.index_add_(0, g, alpha.double())
+                    n_cells += np.bincount(g.cpu().numpy(), minlength=n_groups)
+        finally:
+            self.net.cpu()
+        return mass.cpu().numpy(), n_cells
+
+    def markers(
+        self,
+        adata: anndata.AnnData,
+        label_key: str,
+        n: int = 25,
+        method: str = "attention",
+        correct_only: bool = True,
+        top_k: int | None = None,
+    ) -> dict[str, list[str]]:
+        """The ``n`` top genes of each class in ``adata.obs[label_key]``, ranked by attention.
+
+        ``method="attention"`` sums α over the class's cells (only the correctly predicted ones
+        with ``correct_only``); ``method="tfidf"`` re-ranks those sums by ``tf · idf`` so that genes
+        at the top of many classes are pushed down (definition in :mod:`cellzoo_scanna.markers`;
+        ``top_k`` sets the lists idf counts, default ``n``). Classes without any (correct) cell
+        get no entry. The result is also stored in ``adata.uns["cellzoo_scanna_markers"][method]``.
+        """
+        if method not in METHODS:
+            raise ConfigError(f"marker method {method!r} is not one of {METHODS}")
+        if int(n) < 1:
+            raise ConfigError(f"n={n!r}: ask for at least one marker gene per class")
+        labels = _label_column(adata, label_key)
+        groups, codes = np.unique(labels, return_inverse=True)
+        # group codes in the model's class numbering, so "correct" is one comparison per batch
+        known = {c: i for i, c in enumerate(self.classes)}
+        model_code = np.array([known.get(g, -1) for g in groups], dtype=np.int64)
+        X = self.model_input(adata)
+        if correct_only:
+            # cells of a class the model never saw get code -1: never correct, so that class gets no entry
+            mass_model, n_model = self._attention_mass(X, model_code[codes], len(self.classes), "correct")
+            seen = model_code >= 0
+            mass = np.zeros((len(groups), self.net.n_genes))
+            n_cells = np.zeros(len(groups), dtype=np.int64)
+            mass[seen], n_cells[seen] = mass_model[model_code[seen]], n_model[model_code[seen]]
+        else:
+            mass, n_cells = self._attention_mass(X, codes, len(groups), None)
+        present = n_cells > 0
+        idx, scores = rank_markers(mass[present], n=n, method=method, top_k=top_k)
+        genes = np.asarray(self.manifest.genes, dtype=object)
+        result = {str(g): list(genes[row]) for g, row in zip(groups[present], idx)}
+        _store(
+            adata,
+            f"cellzoo_{self.name}_markers",
+            method,
+            {
+                "groups": np.asarray(groups[present], dtype=object),
+                "genes": np.asarray(genes[idx], dtype=object),
+                "scores": np.asarray(scores, dtype=np.float64),
+                "n_cells": n_cells[present],
+                "label_key": str(label_key),
+                "correct_only": bool(correct_only),
+                "n": int(idx.shape[1]),
+            },
+        )
+        return result
+
+    def global_markers(self, adata: anndata.AnnData, n: int = 25) -> list[str]:
+        """The ``n`` genes with the most attention summed over all cells of ``adata``.
+
+        Stored in ``adata.uns["cellzoo_scanna_markers"]["global"]``.
+        """
+        if int(n) < 1:
+            raise ConfigError(f"n={n!r}: ask for at least one gene")
+        X = self.model_input(adata)
+        mass, _ = self._attention_mass(X, np.zeros(X.shape[0], dtype=np.int64), 1, None)
+        idx, scores = rank_markers(mass, n=n, method="attention")
+        genes = np.asarray(self.manifest.genes, dtype=object)[idx[0]]
+        _store(
+            adata,
+            f"cellzoo_{self.name}_markers",
+            "global",
+            {"genes": np.asarray(genes, dtype=object), "scores": scores[0], "n": len(genes)},
+        )
+        return list(genes)
+
+    # -- persistence --------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in self.net.state_dict().items()}
+
+    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
+        self._check_fitted()
+        expected = {k: v.numpy() for k, v in self.net.state_dict().items()}
+        check_state_keys(expected, tensors, self.name)
+        state = {k: torch.as_tensor(np.asarray(tensors[k], dtype=np.float32)) for k in expected}
+        self.net.load_state_dict(state, strict=True)
+        self.net.eval()
+
+    def artifact_state(self) -> dict[str, Any]:
+        state = super().artifact_state()
+        if self.history is not None:
+            state["training"] = {
+                "epochs_run": self.history.epochs,
+                "best_epoch": self.history.best_epoch,
+                "stopped_early": self.history.stopped_early,
+                "seconds": round(self.history.seconds, 3),
+            }
+        return state
+
+    def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
+        super().restore_artifact_state(state)
+        if self.contract.state != self.input_state:
+            raise ArtifactError(
+                f"config.json declares input_state {self.input_state!r} but the input contract says "
+                f"{self.contract.state!r}; the artifact is inconsistent"
+            )
+        self.net = self._build(len(self.manifest.genes), len(self.classes)).eval()
+
+
+def _label_column(adata: anndata.AnnData, label_key: str) -> np.ndarray:
+    if label_key not in adata.obs.columns:
+        cols = ", ".join(map(str, adata.obs.columns[:20])) or "(none)"
+        raise InputError(f"label key {label_key!r} is not a column of adata.obs (columns: {cols})")
+    column = adata.obs[label_key]
+    if column.isna().any():
+        raise InputError(f"adata.obs[{label_key!r}] has {int(column.isna().sum())} missing labels; drop or fill them")
+    return column.astype(str).to_numpy()
+
+
+def _store(adata: anndata.AnnData, key: str, section: str, value: dict[str, Any]) -> None:
+    current = adata.uns.get(key)
+    current = dict(current) if isinstance(current, Mapping) else {}
+    current[section] = value
+    adata.uns[key] = current

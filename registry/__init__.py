@@ -1,0 +1,1 @@
+"""The pretrained-checkpoint catalogue (TOML files), shipped as package data."""
