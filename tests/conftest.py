@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cellzoo.testing import zoo_pm  # noqa: F401  (the fixture, for every test in this folder)
 
 EXAMPLE_PLUGIN_DIR = Path(__file__).parent / "example_plugin"
@@ -34,7 +33,7 @@ def example_plugin(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def example_pm(zoo_pm, example_plugin):
+def example_pm(zoo_pm, example_plugin):  # noqa: F811  (the fixture imported above)
     """``zoo_pm`` with the example plugin registered, as an installed third-party plugin would be."""
     zoo_pm.register(example_plugin, name="example", distribution="cellzoo-example", version="0.1.0")
     return zoo_pm

@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         return [unquote(p) for p in parts.path.split("/") if p], parse_qs(parts.query)
 
     # -- verbs ---------------------------------------------------------------------------------
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         hub = self.server_state
         segments, query = self._split()
         hub.requests.append(("POST", self.path))
@@ -299,10 +299,10 @@ class _Handler(BaseHTTPRequestHandler):
                                     "pullRequestUrl": pr_url})  # fmt: skip
         return self._error(404, "NotFound", f"this test server has no POST {self.path}")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._get(head=True)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._get(head=False)
 
     def _get(self, head: bool) -> None:
@@ -382,7 +382,9 @@ def hub_server(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("HF_HOME", str(hf_home))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"
+    )
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_PROGRESS_BARS", True)
@@ -390,3 +392,104 @@ def hub_server(monkeypatch, tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# registry entries and data for the hub, build and bundle tests
+# ---------------------------------------------------------------------------------------------
+
+
+def registry_toml(
+    name: str = "majority.test",
+    *,
+    dataset: str = "data.h5ad",
+    label_key: str = "cell_type",
+    seed: int = 0,
+    split: str = 'kind = "holdout"\ntest_fraction = 0.25\nseed = 0',
+    config: str = "",
+    epochs: int | None = None,
+    repo_id: str | None = None,
+    task: str = "annotate",
+    extra: str = "",
+) -> str:
+    """The text of a valid registry file (unpublished) for a test checkpoint."""
+    arch = name.split(".", 1)[0]
+    lines = [
+        "# a test checkpoint",
+        "schema_version = 1",
+        f'name = "{name}"',
+        f'architecture = "{arch}"',
+        f'task = "{task}"',
+        'summary = "A test checkpoint."',
+        'license = "mit"',
+        'citation = "Nobody N. A test. (2026)."',
+        'training_data = "a tiny synthetic dataset"',
+        extra,
+        "",
+        "[recipe]",
+        f'dataset = "{dataset}"',
+        f'label_key = "{label_key}"',
+        f"seed = {seed}",
+    ]
+    if epochs is not None:
+        lines.append(f"epochs = {epochs}")
+    lines += ["", "[recipe.split]", split, ""]
+    if config:
+        lines += ["[recipe.config]", config, ""]
+    lines += ["[hub]", f'repo_id = "{repo_id or "testorg/" + name}"', ""]
+    return "\n".join(lines)
+
+
+def write_registry_entry(directory, name: str = "majority.test", **kwargs):
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.toml"
+    path.write_text(registry_toml(name, **kwargs), encoding="utf-8")
+    return path
+
+
+def tiny_adata(n_cells: int = 60, n_genes: int = 12, seed: int = 0, weights=(0.5, 0.3, 0.2)):
+    """Counts with three cell types of unequal size and a marker gene block per type."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    classes = np.array(["T cell", "B cell", "NK cell"])
+    labels = rng.choice(len(classes), size=n_cells, p=np.asarray(weights) / np.sum(weights))
+    lam = np.ones((n_cells, n_genes))
+    for c in range(len(classes)):
+        lam[labels == c, c * 3 : c * 3 + 3] += 6.0
+    X = rng.poisson(lam).astype(np.float32)
+    obs = pd.DataFrame({"cell_type": pd.Categorical(classes[labels])}, index=[f"cell{i}" for i in range(n_cells)])
+    var = pd.DataFrame(index=[f"GENE{j}" for j in range(n_genes)])
+    return ad.AnnData(X=X, obs=obs, var=var)
+
+
+def write_tiny_h5ad(path, **kwargs):
+    adata = tiny_adata(**kwargs)
+    adata.write_h5ad(path)
+    return path
+
+
+@pytest.fixture
+def zoo(tmp_path, monkeypatch):
+    """An isolated zoo: empty cache, a registry folder with ``majority.test``, a tiny dataset, no plugins.
+
+    The plugin manager has discovery blocked (the built-in controls are all these tests need);
+    the shipped registry stays visible next to the test folder, as it would for a user.
+    """
+    from types import SimpleNamespace
+
+    from cellzoo.plugins import ZooPluginManager, use_plugin_manager
+
+    home, registry = tmp_path / "home", tmp_path / "registry"
+    monkeypatch.setenv("CELLZOO_HOME", str(home))
+    monkeypatch.setenv("CELLZOO_REGISTRY_PATH", str(registry))
+    monkeypatch.delenv("CELLZOO_OFFLINE_DIR", raising=False)
+    data = write_tiny_h5ad(tmp_path / "data.h5ad")
+    write_registry_entry(registry, "majority.test", dataset=str(data))
+    with use_plugin_manager(ZooPluginManager(discover=False)) as pm:
+        yield SimpleNamespace(home=home, models=home / "models", registry=registry, data=data, tmp=tmp_path, pm=pm)

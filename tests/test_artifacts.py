@@ -11,12 +11,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import cellzoo
 import numpy as np
 import pytest
-from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
-
-import cellzoo
 from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
 from cellzoo.artifacts import (
     CONFIG_FILE,
@@ -30,6 +27,8 @@ from cellzoo.artifacts import (
 )
 from cellzoo.errors import ArtifactError, ConfigError, IntegrityError, NotFittedError
 from cellzoo.testing import tiny_annotate_adata
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
 
 # -- a toy model with the awkward cases: float64 and int64 tensors, a tuple config, failure switches
 
@@ -134,12 +133,8 @@ def _edit_config(directory: Path, **changes) -> None:
 
 
 def test_round_trip_gives_identical_predictions_and_keeps_dtypes(fitted, artifact, adata):
-    assert sorted(p.relative_to(artifact).as_posix() for p in artifact.rglob("*") if p.is_file()) == [
-        CONFIG_FILE,
-        "README.md",
-        WEIGHTS_FILE,
-        GOLDEN_FILE,
-    ]
+    files = {p.relative_to(artifact).as_posix() for p in artifact.rglob("*") if p.is_file()}
+    assert files == {CONFIG_FILE, "README.md", WEIGHTS_FILE, GOLDEN_FILE}
     loaded = load_artifact(artifact)
     assert type(loaded) is Toy and loaded.spec == fitted.spec
     assert loaded.config == fitted.config and loaded.config.hidden == (4, 2)  # tuple survives JSON
@@ -205,14 +200,14 @@ def _leftovers(parent: Path) -> list[str]:
 
 def test_unfitted_model_is_refused_and_nothing_written(toy_pm, tmp_path):
     target = tmp_path / "out" / "model"
-    with pytest.raises(NotFittedError, match="not trained"):
+    with pytest.raises(NotFittedError, match=r"not trained"):
         save(cellzoo.create_model("toy"), target)
     assert not target.exists() and _leftovers(tmp_path / "out") == []
 
 
 def test_failing_infer_leaves_nothing(toy_pm, adata, tmp_path):
     model = cellzoo.create_model("toy", fail_infer=True).fit(adata, "cell_type")
-    with pytest.raises(RuntimeError, match="infer exploded"):
+    with pytest.raises(RuntimeError, match=r"infer exploded"):
         save(model, tmp_path / "model")
     assert _leftovers(tmp_path) == []
 
@@ -228,7 +223,7 @@ def test_overwrite_false_refuses_a_non_empty_directory(fitted, tmp_path):
     target = tmp_path / "model"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
-    with pytest.raises(ArtifactError, match="not empty.*overwrite=True"):
+    with pytest.raises(ArtifactError, match=r"not empty.*overwrite=True"):
         save(fitted, target)
     assert (target / "notes.txt").read_text() == "mine" and not (target / CONFIG_FILE).exists()
     save(fitted, target, overwrite=True)
@@ -243,7 +238,7 @@ def test_an_empty_directory_is_fine(fitted, tmp_path):
 
 def test_saving_onto_a_file_is_refused(fitted, tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ArtifactError, match="is a file"):
+    with pytest.raises(ArtifactError, match=r"is a file"):
         save(fitted, tmp_path / "file")
 
 
@@ -284,17 +279,17 @@ def test_a_lax_plugin_is_caught_by_the_loader(artifact, monkeypatch):
 
 
 def test_missing_path(toy_pm, tmp_path):
-    with pytest.raises(ArtifactError, match="does not exist.*config.json, model.safetensors"):
+    with pytest.raises(ArtifactError, match=r"does not exist.*config.json, model.safetensors"):
         load_artifact(tmp_path / "nope")
 
 
 def test_a_file_is_not_a_directory(toy_pm, artifact):
-    with pytest.raises(ArtifactError, match="is a file, not an artifact directory"):
+    with pytest.raises(ArtifactError, match=r"is a file, not an artifact directory"):
         load_artifact(artifact / WEIGHTS_FILE)
 
 
 def test_directory_without_config(toy_pm, tmp_path):
-    with pytest.raises(ArtifactError, match="has no config.json, so it is not a cellzoo artifact"):
+    with pytest.raises(ArtifactError, match=r"has no config.json, so it is not a cellzoo artifact"):
         load_artifact(tmp_path)
 
 
@@ -323,13 +318,13 @@ def test_missing_required_key(artifact):
     config = _config(artifact)
     del config["state"]
     (artifact / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(ArtifactError, match="lacks the key 'state'"):
+    with pytest.raises(ArtifactError, match=r"lacks the key 'state'"):
         load_artifact(artifact)
 
 
 def test_unknown_architecture_is_never_imported(artifact):
     _edit_config(artifact, architecture="cellzoo_evil_module")
-    with pytest.raises(ArtifactError, match="provided by no installed plugin.*install the plugin.*toy"):
+    with pytest.raises(ArtifactError, match=r"provided by no installed plugin.*install the plugin.*toy"):
         load_artifact(artifact)
     assert "cellzoo_evil_module" not in sys.modules
 
@@ -338,7 +333,7 @@ def test_config_that_no_longer_fits_the_plugin(artifact):
     config = _config(artifact)
     config["config"]["renamed_option"] = 3
     (artifact / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(ArtifactError, match="does not fit architecture 'toy'.*renamed_option"):
+    with pytest.raises(ArtifactError, match=r"does not fit architecture 'toy'.*renamed_option"):
         load_artifact(artifact)
 
 
@@ -346,14 +341,14 @@ def test_files_outside_the_artifact_are_refused(artifact):
     config = _config(artifact)
     config["files"]["../../etc/passwd"] = {"sha256": "0" * 64, "size": 1}
     (artifact / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(ArtifactError, match="refusing to read outside"):
+    with pytest.raises(ArtifactError, match=r"refusing to read outside"):
         load_artifact(artifact)
 
 
 def test_a_plugin_version_change_warns(artifact, toy_pm):
     toy_pm.unregister("toy-plugin")
     toy_pm.register(ToyPlugin(), name="toy-plugin", distribution="toy-dist", version="2.0")
-    with pytest.warns(UserWarning, match="written by toy-dist 1.0; the installed version is 2.0"):
+    with pytest.warns(UserWarning, match=r"written by toy-dist 1.0; the installed version is 2.0"):
         load_artifact(artifact)
 
 
@@ -372,7 +367,7 @@ def _zip_bytes() -> bytes:
     [
         (lambda ok: pickle.dumps({"weight": np.zeros(3).tolist()}), r"looks like a Python pickle \(protocol"),
         (lambda ok: _zip_bytes(), "looks like a zip archive — the format torch.save writes"),
-        (lambda ok: ok[: len(ok) // 2], "header length"),
+        (lambda ok: ok[:20], "header length"),
         (lambda ok: ok[:-4], "the file is truncated"),
         (lambda ok: ok[:5], "only 5 bytes"),
         (lambda ok: bytes(np.random.default_rng(0).integers(0, 256, 512, dtype=np.uint8)), "not a valid safetensors"),
@@ -434,7 +429,7 @@ def test_a_valid_header_is_returned(artifact):
 def test_huge_header_length_is_refused(tmp_path):
     path = tmp_path / "w.safetensors"
     path.write_bytes((200 * 1024 * 1024).to_bytes(8, "little") + b"{}" + b"\0" * 10)
-    with pytest.raises(ArtifactError, match="header length of 209715200 bytes"):
+    with pytest.raises(ArtifactError, match=r"header length of 209715200 bytes"):
         read_safetensors_header(path)
 
 
@@ -463,7 +458,7 @@ def test_truncated_file_is_an_integrity_error(artifact):
 
 def test_missing_listed_file(artifact):
     (artifact / GOLDEN_FILE).unlink()
-    with pytest.raises(ArtifactError, match="listed in config.json but missing"):
+    with pytest.raises(ArtifactError, match=r"listed in config.json but missing"):
         load_artifact(artifact)
 
 
@@ -491,7 +486,7 @@ def test_verify_detects_changed_outputs(artifact):
     assert check.max_abs_diff == pytest.approx(0.01, rel=1e-3) and check.problem == "exceeds the tolerance"
     assert "FAIL" in report.summary()
     assert verify(artifact, atol=0.02).passed  # a looser tolerance accepts it
-    with pytest.raises(IntegrityError, match="no longer reproduces"):
+    with pytest.raises(IntegrityError, match=r"no longer reproduces"):
         verify(artifact, strict=True)
 
 
@@ -510,15 +505,15 @@ def test_verify_rehashes_the_golden_file(artifact):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="test/io.safetensors"):
+    with pytest.raises(IntegrityError, match=r"test/io.safetensors"):
         verify(model)
 
 
 def test_verify_needs_a_saved_model(fitted):
-    with pytest.raises(ArtifactError, match="save the model"):
+    with pytest.raises(ArtifactError, match=r"Save the model with cellzoo.save"):
         verify(fitted)
 
 
 def test_unknown_source_string_in_verify_goes_through_load_rules(toy_pm):
-    with pytest.raises(ConfigError, match="local-dir:"):
+    with pytest.raises(ConfigError, match=r"local-dir:"):
         verify("./not/a/dir")

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
 from cellzoo.data.datasets import dataset_hash, load_dataset, read_h5ad
 from cellzoo.errors import ConfigError, InputError, PluginError, UnknownNameError
 from cellzoo.hookspecs import hookimpl
@@ -75,7 +74,7 @@ def test_missing_label_key_lists_the_columns(h5ad_file):
 def test_a_file_that_is_not_h5ad_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.h5ad"
     bad.write_text("not hdf5")
-    with pytest.raises(InputError, match="could not read .*bad.h5ad as an AnnData"):
+    with pytest.raises(InputError, match=r"could not read .*bad\.h5ad as an AnnData"):
         read_h5ad(bad)
     with pytest.raises(InputError, match="is a directory"):
         read_h5ad(tmp_path)

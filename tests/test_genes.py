@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from cellzoo.data.genes import (
     ENSEMBL_GENE,
     GeneAlignment,
@@ -180,7 +179,7 @@ def test_species_mismatch_is_named():
 def test_min_overlap_threshold():
     manifest = GeneManifest.from_names(["A1", "B2", "C3", "D4"])
     assert align_genes(["A1", "B2", "Z0"], manifest, min_overlap=0.5).report.matched == 2
-    with pytest.raises(GeneAlignmentError, match="only 2 of the model's 4 genes.*at least 60%"):
+    with pytest.raises(GeneAlignmentError, match=r"only 2 of the model's 4 genes.*at least 60%"):
         align_genes(["A1", "B2", "Z0"], manifest, min_overlap=0.6)
     # controls accept any genes at all
     none = align_genes(["Z0", "Z1"], manifest, min_overlap=0.0)

@@ -9,8 +9,6 @@ import pytest
 import scipy.sparse as sp
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 from cellzoo.errors import CellzooError, ConfigError, InputError  # noqa: E402
 from cellzoo.training import (  # noqa: E402
     EarlyStopping,
@@ -21,6 +19,7 @@ from cellzoo.training import (  # noqa: E402
     select_device,
     train_classifier,
 )
+from torch import nn  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -169,7 +168,16 @@ def test_early_stopping_stops_early_on_a_separable_problem():
     Xv, yv = blobs(seed=1)
     module = make_module()
     stopper = EarlyStopping(patience=3, min_delta=1e-3)
-    history = fit(module, X, y, Xv, yv, epochs=300, early_stopping=stopper, optimizer=torch.optim.Adam(module.parameters(), lr=0.05))
+    history = fit(
+        module,
+        X,
+        y,
+        Xv,
+        yv,
+        epochs=300,
+        early_stopping=stopper,
+        optimizer=torch.optim.Adam(module.parameters(), lr=0.05),
+    )
     assert history.stopped_early and history.epochs < 300
     assert history.best_epoch == stopper.best_epoch == history.epochs - 1 - 3
     assert history.val_accuracy[history.best_epoch] == 1.0

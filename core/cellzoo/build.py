@@ -44,12 +44,12 @@ def split_indices(labels: np.ndarray | None, split: Split, n: int | None = None)
     rng = np.random.default_rng(split.seed)
     fraction = float(split.test_fraction)
     if labels is None:
-        test = rng.permutation(n)[: int(round(fraction * n))]
+        test = rng.permutation(n)[: round(fraction * n)]
     else:
         picked = []
         for cls in np.unique(labels):  # sorted: the draw order does not depend on the data's order
             members = np.flatnonzero(labels == cls)
-            k = min(int(round(fraction * members.size)), members.size - 1)
+            k = min(round(fraction * members.size), members.size - 1)
             picked.append(rng.permutation(members)[:k])
         test = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
     test = np.sort(test.astype(np.int64))
@@ -93,27 +93,32 @@ def seed_all(seed: int) -> None:
         seed_everything(seed)
 
 
-def _reporter(progress: bool) -> Callable[[str], None]:
+def reporter(progress: bool) -> Callable[[str], None]:
+    """A function printing one timed step line to stderr (the model's own training bar shows in between)."""
     if not progress:
         return lambda message: None
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False)
     start = time.perf_counter()
 
     def say(message: str) -> None:
-        console.print(f"[bold cyan]build[/] {message} [dim]({time.perf_counter() - start:.1f} s)[/]")
+        elapsed = time.perf_counter() - start
+        console.print(f"[bold cyan]build[/] {escape(message)} [dim]({elapsed:.1f} s)[/]", soft_wrap=True)
 
     return say
 
 
-def train_from_recipe(entry: PretrainedEntry, *, progress: bool = True) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+def train_from_recipe(
+    entry: PretrainedEntry, *, progress: bool = True, say: Callable[[str], None] | None = None
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Train ``entry``'s model from its recipe: (model, recipe record for config.json, held-out metrics)."""
     from .data.datasets import dataset_hash, load_dataset
     from .model import labels_of
     from .registry import contribution, create_model, get_metric, metric_spec, task_spec
 
-    say = _reporter(progress)
+    say = say or reporter(progress)
     recipe = entry.recipe
     spec = contribution("model", entry.architecture).spec
     if spec.task != entry.task:
@@ -164,12 +169,12 @@ def build_into(entry: PretrainedEntry, target: Path, *, progress: bool = True) -
     from .artifacts import save
     from .hub import write_origin
 
-    model, record, metrics = train_from_recipe(entry, progress=progress)
+    say = reporter(progress)
+    model, record, metrics = train_from_recipe(entry, say=say)
     save(model, target, overwrite=True, recipe=record, metrics=metrics)
     write_origin(target, "build", name=entry.name, recipe_sha256=record["recipe_sha256"])
-    if progress:
-        shown = ", ".join(f"{k} {v:.3f}" for values in metrics.values() for k, v in values.items())
-        _reporter(True)(f"{entry.name}: saved to {target}" + (f" — held-out {shown}" if shown else ""))
+    shown = ", ".join(f"{k} {v:.3f}" for values in metrics.values() for k, v in values.items())
+    say(f"{entry.name}: saved to {target}" + (f" — held-out {shown}" if shown else ""))
     return target
 
 

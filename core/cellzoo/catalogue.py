@@ -245,7 +245,7 @@ class _Reader:
         value = self.data[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         # TOML booleans are ints in Python: never accept one where a number is meant
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             expected = " or ".join(k.__name__ for k in kinds)
             raise self.fail(name, f"must be {expected}, got {type(value).__name__} {value!r}")
         return value

@@ -72,7 +72,9 @@ def split_revision(name: str) -> tuple[str, str | None]:
     """``"arch.tag@rev"`` → ``("arch.tag", "rev")``; no ``@`` → ``(name, None)``."""
     base, at, revision = name.partition("@")
     if at and not revision:
-        raise ConfigError(f"{name!r} ends with '@' but names no revision; write NAME@REVISION (a commit, branch or tag)")
+        raise ConfigError(
+            f"{name!r} ends with '@' but names no revision; write NAME@REVISION (a commit, branch or tag)"
+        )
     return base, (revision or None)
 
 
@@ -544,8 +546,8 @@ def hub_card(
             f"cellzoo predict {entry.name} my.h5ad -o annotated.h5ad",
             "```",
             "",
-            f"To pin a commit of this repository yourself: `cellzoo.load(\"hf-hub:{repo_id or entry.hub.repo_id}"
-            "@<commit>\")`.",
+            f'To pin a commit of this repository yourself: `cellzoo.load("hf-hub:{repo_id or entry.hub.repo_id}'
+            '@<commit>")`.',
         ]
     if results:
         lines += ["", "## Measured metrics", "", "| dataset | split | metric | value |", "|---|---|---|---|"]
@@ -733,7 +735,8 @@ def push(
         info = api.create_commit(
             repo_id,
             operations,
-            commit_message=commit_message or f"cellzoo push {name} ({config_json['architecture']}, cellzoo {__version__})",
+            commit_message=commit_message
+            or f"cellzoo push {name} ({config_json['architecture']}, cellzoo {__version__})",
             create_pr=create_pr,
         )
     result = PushResult(

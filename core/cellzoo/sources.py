@@ -13,6 +13,7 @@ named like a checkpoint can never shadow the registry (or the other way round).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,16 +67,19 @@ def parse_source(name: str) -> Source:
                 "(a branch, tag or commit hash), e.g. hf-hub:cellzoo/scanna-pbmc68k_reduced@main"
             )
         return Source(HF_HUB, repo_id, revision or None)
+    # a scheme-like prefix (two or more letters: not a Windows drive) is a source we do not know
+    if sep and len(prefix) > 1 and re.fullmatch(r"[A-Za-z][A-Za-z0-9+._-]*", prefix):
+        raise ConfigError(
+            f"{name!r} has the unknown source prefix {prefix!r}; use local-dir:PATH, hf-hub:ORG/NAME[@REV] "
+            "or a checkpoint name arch.tag"
+        )
     if looks_like_path(name):
         raise ConfigError(
             f"{name!r} looks like a path. To load an artifact directory write 'local-dir:{name}'; a name "
             "without a prefix is looked up as a checkpoint 'arch.tag' (see `cellzoo list --pretrained`)."
         )
     if sep:
-        raise ConfigError(
-            f"{name!r} has the unknown source prefix {prefix!r}; use local-dir:PATH, hf-hub:ORG/NAME[@REV] "
-            "or a checkpoint name arch.tag"
-        )
+        raise ConfigError(f"{name!r} is not a model name; a checkpoint is named arch.tag (letters, digits, '_', '-')")
     return Source(CHECKPOINT, name)
 
 

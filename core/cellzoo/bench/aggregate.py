@@ -39,7 +39,7 @@ def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
 
 
 def competition_ranks(scores: Mapping[str, float | None], higher_is_better: bool = True) -> dict[str, int]:
-    """"1224" ranking; names without a score get no rank."""
+    """Standard competition ranking ("1224"); names without a score get no rank."""
     scored = {k: round(v, 12) for k, v in scores.items() if v is not None}
     ordered = sorted(scored.values(), reverse=higher_is_better)
     return {k: 1 + ordered.index(v) for k, v in scored.items()}

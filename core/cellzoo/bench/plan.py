@@ -130,8 +130,10 @@ def _resolve_models(suite: Suite, task: TaskSpec, entries: dict[str, Contributio
     for pattern in suite.models:
         if any(ch in pattern for ch in "*?["):
             # a glob means "the methods that match": controls are added below in any case
-            matches = sorted(n for n, c in of_task.items() if fnmatch.fnmatchcase(n, pattern) and c.spec.role != "control")
-            if not matches:
+            matches = sorted(
+                n for n, c in of_task.items() if fnmatch.fnmatchcase(n, pattern) and c.spec.role != "control"
+            )
+            if not matches and pattern != "*":  # "*" with only the controls installed runs the controls
                 raise BenchmarkError(
                     f"models pattern {pattern!r} matches no installed {task.name} model; installed: "
                     f"{', '.join(sorted(of_task)) or '(none)'}"
@@ -182,7 +184,9 @@ def _resolve_models(suite: Suite, task: TaskSpec, entries: dict[str, Contributio
     return planned
 
 
-def _resolve_metrics(suite: Suite, task: TaskSpec, entries: dict[str, Contribution]) -> tuple[list[MetricSpec], list[MetricSpec]]:
+def _resolve_metrics(
+    suite: Suite, task: TaskSpec, entries: dict[str, Contribution]
+) -> tuple[list[MetricSpec], list[MetricSpec]]:
     names = list(suite.metrics) if suite.metrics is not None else list(task.metrics)
     of_task = sorted(n for n, c in entries.items() if c.spec.task == task.name)
     metrics = []
@@ -245,7 +249,7 @@ def _load_dataset(entry: DatasetEntry, spec: DatasetSpec | None, rule: SplitRule
     label_key = entry.label_key or (spec.label_key if spec is not None else None)
     if not label_key:
         raise BenchmarkError(
-            f"dataset {entry.name!r} has no default label key; set label_key = \"<obs column>\" in its [[datasets]] "
+            f'dataset {entry.name!r} has no default label key; set label_key = "<obs column>" in its [[datasets]] '
             "entry (or --label-key on the command line)"
         )
     try:
@@ -283,7 +287,7 @@ def _load_dataset(entry: DatasetEntry, spec: DatasetSpec | None, rule: SplitRule
         adata=adata,
         label_key=label_key,
         labels=labels,
-        hash=dataset_hash(adata),
+        hash=dataset_hash(adata, label_key=label_key),
         batch_key=batch_key,
         label_columns=label_columns(adata.obs, label_key, labels),
     )
@@ -300,7 +304,5 @@ def build_plan(suite: Suite) -> Plan:
     split = suite.split or SplitRule(kind=task.split)
     specs = [_dataset_spec(entry, task, catalog["dataset"]) for entry in suite.datasets]
     datasets = [_load_dataset(entry, spec, split) for entry, spec in zip(suite.datasets, specs)]
-    plugins = {
-        (info.distribution or info.name): info.version for info in get_plugin_manager().plugins() if info.ok
-    }
+    plugins = {(info.distribution or info.name): info.version for info in get_plugin_manager().plugins() if info.ok}
     return Plan(suite, task, models, metrics, tables, datasets, split, plugins)

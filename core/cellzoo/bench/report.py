@@ -41,7 +41,9 @@ def mean_pm_std(stat: Mapping[str, Any]) -> str:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if value < 10:
+        return f"{value:.3f}"
+    return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
 
 
 def _status(row: Mapping[str, Any]) -> str:
@@ -140,7 +142,14 @@ def leaderboard_markdown(
     if board.failures:
         out += ["## Failed runs", ""]
         rows = [
-            [f["dataset"], f["model"], str(f["seed"]), str(f["fold"]), f["status"], (f["error"] or "").splitlines()[0][:160]]
+            [
+                f["dataset"],
+                f["model"],
+                str(f["seed"]),
+                str(f["fold"]),
+                f["status"],
+                (f["error"] or "").splitlines()[0][:160],
+            ]
             for f in board.failures
         ]
         out += [_md_table(["dataset", "model", "seed", "fold", "status", "error"], rows), ""]
@@ -250,7 +259,9 @@ def plot_confusion(true: np.ndarray, pred: np.ndarray, title: str, path: Path) -
 def plot_time_vs_score(board: Leaderboard, path: Path) -> None:
     """Overall score against mean fit + predict seconds per run (log scale): what accuracy costs."""
     points = [
-        (o, (o["fit_seconds"] or 0.0) + (o["predict_seconds"] or 0.0)) for o in board.overall if o["fit_seconds"] is not None
+        (o, (o["fit_seconds"] or 0.0) + (o["predict_seconds"] or 0.0))
+        for o in board.overall
+        if o["fit_seconds"] is not None
     ]
     fig = _figure(6.5, 4.5)
     ax = fig.subplots()
@@ -273,7 +284,12 @@ def confusion_source(board: Leaderboard, dataset: str, records: Sequence[Mapping
         return None
     true, pred = [], []
     for r in records:
-        if r["dataset"]["name"] == dataset and r["model"]["name"] == best and r["status"] == "ok" and r.get("predictions"):
+        if (
+            r["dataset"]["name"] == dataset
+            and r["model"]["name"] == best
+            and r["status"] == "ok"
+            and r.get("predictions")
+        ):
             t, p = load_predictions(runs_dir / r["predictions"])
             true.append(t)
             pred.append(p)
@@ -331,7 +347,8 @@ def write_leaderboard(
         **board.to_json(),
         "plots": plots,
         "runs": [
-            {k: r[k] for k in ("key", "seed", "fold", "status")} | {"dataset": r["dataset"]["name"], "model": r["model"]["name"]}
+            {k: r[k] for k in ("key", "seed", "fold", "status")}
+            | {"dataset": r["dataset"]["name"], "model": r["model"]["name"]}
             for r in records
         ],
         "environment": dict(environment or {}),

@@ -66,9 +66,7 @@ class Job:
 
     @property
     def label(self) -> str:
-        return (
-            f"{self.model.name} on {self.dataset.name} · seed {self.seed} · fold {self.split.fold + 1}/{self.split.n_folds}"
-        )
+        return f"{self.model.name} on {self.dataset.name} · seed {self.seed} · fold {self.split.fold + 1}/{self.split.n_folds}"
 
 
 @dataclass
@@ -100,7 +98,9 @@ def plan_jobs(plan: Plan, runs_dir: Path) -> list[Job]:
                         fold=split.fold,
                         split_hash=split.hash,
                     )
-                    path = record_path(runs_dir, dataset=data.name, model=model.name, seed=seed, fold=split.fold, key=key)
+                    path = record_path(
+                        runs_dir, dataset=data.name, model=model.name, seed=seed, fold=split.fold, key=key
+                    )
                     jobs.append(Job(data, model, seed, split, config, chash, key, path))
     return jobs
 
@@ -108,7 +108,7 @@ def plan_jobs(plan: Plan, runs_dir: Path) -> list[Job]:
 # -- what a model is given -----------------------------------------------------------------------
 
 
-def training_data(adata, index: np.ndarray, label_key: str):
+def labelled_cells(adata, index: np.ndarray, label_key: str):
     """The training cells, labels included."""
     import pandas as pd
 
@@ -120,7 +120,7 @@ def training_data(adata, index: np.ndarray, label_key: str):
     return train
 
 
-def test_data(adata, index: np.ndarray, label_columns: tuple[str, ...]):
+def unlabelled_cells(adata, index: np.ndarray, label_columns: tuple[str, ...]):
     """The test cells without their labels: the label column and its copies are dropped."""
     test = adata[index].copy()
     test.obs = test.obs.drop(columns=[c for c in label_columns if c in test.obs.columns])
@@ -144,7 +144,7 @@ def predicted_labels(prediction: Any, n_cells: int, classes: np.ndarray, model: 
         )
     labels = labels.astype(str)
     if not allow_unseen:
-        unknown = sorted(set(labels) - {str(c) for c in classes})
+        unknown = sorted({str(label) for label in labels} - {str(c) for c in classes})
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:5]) + (" …" if len(unknown) > 5 else "")
             raise ProtocolError(
@@ -170,8 +170,8 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     data, split = job.dataset, job.split
     y_train = data.labels[split.train]
     y_test = data.labels[split.test]
-    train = training_data(data.adata, split.train, data.label_key)
-    test = test_data(data.adata, split.test, data.label_columns)
+    train = labelled_cells(data.adata, split.train, data.label_key)
+    test = unlabelled_cells(data.adata, split.test, data.label_columns)
     _seed_globals(job.seed)
     model = create_model(job.model.name, **job.model.overrides_for(job.seed))
     missing = [m for m in plan.task.protocol if not callable(getattr(model, m, None))]
@@ -193,7 +193,11 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     predict_seconds = time.perf_counter() - start
 
     y_pred = predicted_labels(
-        prediction, test.n_obs, np.unique(y_train), job.model.name, allow_unseen=getattr(model, "requires_solution", False)
+        prediction,
+        test.n_obs,
+        np.unique(y_train),
+        job.model.name,
+        allow_unseen=getattr(model, "requires_solution", False),
     )
     metrics = {spec.name: float(resolve(spec.function)(y_test, prediction)) for spec in plan.metrics}
     tables = {spec.name: resolve(spec.function)(y_test, prediction) for spec in plan.tables}
@@ -364,10 +368,12 @@ def _read_result(path: Path) -> tuple[dict[str, Any], str | None]:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def make_record(job: Job, plan: Plan, result: dict[str, Any], environment: dict[str, Any], started: str) -> dict[str, Any]:
+def make_record(
+    job: Job, plan: Plan, result: dict[str, Any], environment: dict[str, Any], started: str
+) -> dict[str, Any]:
     model = job.model
     config = dataclasses.asdict(job.config) if dataclasses.is_dataclass(job.config) else job.config
     record = {

@@ -91,10 +91,10 @@ def make_splits(labels: Sequence[Any], rule: SplitRule, seed: int, batches: Sequ
         keep, small = _small_classes(labels, rule.folds)
         kept = np.flatnonzero(keep)
         always_train = np.flatnonzero(~keep)
-        if kept.size < rule.folds:
+        if kept.size == 0:
             raise BenchmarkError(
-                f"only {kept.size} cells belong to classes with at least {rule.folds} cells; use fewer folds "
-                "or a holdout split"
+                f"no class has at least {rule.folds} cells, so none can be tested in every one of {rule.folds} "
+                "folds; use fewer folds or a holdout split"
             )
         kfold = StratifiedKFold(n_splits=rule.folds, shuffle=True, random_state=seed)
         return [
@@ -139,7 +139,14 @@ def make_splits(labels: Sequence[Any], rule: SplitRule, seed: int, batches: Sequ
         if len(present) < 2:
             raise BenchmarkError(f"a by_batch split needs at least two batches, the data has {present}")
         return [
-            _split(fold, len(held_out), np.flatnonzero(batches != b), np.flatnonzero(batches == b), labels, held_out_batch=b)
+            _split(
+                fold,
+                len(held_out),
+                np.flatnonzero(batches != b),
+                np.flatnonzero(batches == b),
+                labels,
+                held_out_batch=b,
+            )
             for fold, b in enumerate(held_out)
         ]
 

@@ -98,7 +98,12 @@ class DatasetEntry:
         return Path(self.name).stem if self.is_path else self.name
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "label_key": self.label_key, "batch_key": self.batch_key, "params": dict(self.params)}
+        return {
+            "name": self.name,
+            "label_key": self.label_key,
+            "batch_key": self.batch_key,
+            "params": dict(self.params),
+        }
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class Suite:
         if not self.datasets:
             raise BenchmarkError(f"suite {self.name!r} names no datasets; add a [[datasets]] entry with a name")
         if not self.models:
-            raise BenchmarkError(f"suite {self.name!r} names no models; use models = [\"*\"] for every installed one")
+            raise BenchmarkError(f'suite {self.name!r} names no models; use models = ["*"] for every installed one')
         if not self.seeds or not all(_is_int(s) for s in self.seeds):
             raise BenchmarkError(f"suite {self.name!r}: seeds must be a non-empty list of integers, got {self.seeds!r}")
         if len(set(self.seeds)) != len(self.seeds):
@@ -128,7 +133,9 @@ class Suite:
         if self.timeout is not None and not (
             isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool) and self.timeout > 0
         ):
-            raise BenchmarkError(f"suite {self.name!r}: timeout must be a positive number of seconds, got {self.timeout!r}")
+            raise BenchmarkError(
+                f"suite {self.name!r}: timeout must be a positive number of seconds, got {self.timeout!r}"
+            )
         names = [d.display_name for d in self.datasets]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -184,7 +191,7 @@ def _dataset_entry(i: int, raw: Any, base_dir: Path | None) -> DatasetEntry:
     _check_keys(where, raw, DATASET_KEYS)
     name = raw.get("name")
     if not isinstance(name, str) or not name:
-        raise BenchmarkError(f"{where} needs name = \"<dataset name or path/to/file.h5ad>\"")
+        raise BenchmarkError(f'{where} needs name = "<dataset name or path/to/file.h5ad>"')
     params = raw.get("params", {})
     if not isinstance(params, Mapping):
         raise BenchmarkError(f"{where}: params must be a table, got {params!r}")
@@ -215,7 +222,7 @@ def suite_from_dict(data: Mapping[str, Any], name: str = "bench", base_dir: str 
     _check_keys("suite", data, SUITE_KEYS)
     task = data.get("task")
     if not isinstance(task, str) or not task:
-        raise BenchmarkError("the suite needs task = \"<task name>\", e.g. task = \"annotate\"")
+        raise BenchmarkError('the suite needs task = "<task name>", e.g. task = "annotate"')
     base = Path(base_dir) if base_dir is not None else None
     raw_datasets = data.get("datasets")
     if not isinstance(raw_datasets, list) or not raw_datasets:

@@ -8,8 +8,11 @@ Each command lives in a module named for what it does; adding one is an import a
 from __future__ import annotations
 
 from ._app import main
+from .bench import bench_command
 from .catalog import info_command, list_command, plugins_command
+from .hub import build_command, bundle_command, pull_command, push_command
 from .models import predict_command, train_command, verify_command
+from .newplugin import new_plugin_command
 
 main.add_command(list_command)
 main.add_command(info_command)
@@ -17,5 +20,11 @@ main.add_command(plugins_command)
 main.add_command(train_command)
 main.add_command(predict_command)
 main.add_command(verify_command)
+main.add_command(bench_command)
+main.add_command(new_plugin_command)
+main.add_command(pull_command)
+main.add_command(push_command)
+main.add_command(build_command)
+main.add_command(bundle_command)
 
 __all__ = ["main"]

@@ -9,9 +9,19 @@ import click
 
 from ._app import CliError, console
 
-
 #: options that describe a suite (only without a suite file)
-SUITE_OPTIONS = ("task", "datasets", "label_key", "models", "metrics", "seeds", "split", "folds", "test_fraction", "batch_key")
+SUITE_OPTIONS = (
+    "task",
+    "datasets",
+    "label_key",
+    "models",
+    "metrics",
+    "seeds",
+    "split",
+    "folds",
+    "test_fraction",
+    "batch_key",
+)
 
 
 def _csv(text: str | None) -> list[str]:
@@ -58,7 +68,7 @@ def suite_from_options(
     return suite
 
 
-@click.command("bench")
+@click.command("bench", short_help="Benchmark models against the baselines and controls.")
 @click.argument("suite_file", metavar="[SUITE.toml]", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--task", help="Task to benchmark (without a suite file), e.g. annotate.")
 @click.option(
@@ -84,12 +94,23 @@ def suite_from_options(
     help="How cells are split into training and test.",
 )
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Folds of stratified_kfold.")
-@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True)
+@click.option(
+    "--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True
+)
 @click.option("--batch-key", help="obs column of batches for --split by_batch.")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [default: bench-out/<suite name>].")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: bench-out/<suite name>].",
+)
 @click.option("--force", is_flag=True, help="Run every run again, even those with a matching record.")
 @click.option("--retry-failed", is_flag=True, help="Run again the runs recorded as failed or timed out.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per run before it is stopped and recorded as a time-out.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per run before it is stopped and recorded as a time-out.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar or summary table (for logs).")
 def bench_command(
     suite_file: Path | None,
@@ -127,7 +148,8 @@ def bench_command(
         given = [
             param.opts[0]
             for param in ctx.command.params
-            if param.name in SUITE_OPTIONS and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+            if param.name in SUITE_OPTIONS
+            and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
         ]
         if given:
             raise CliError(
@@ -141,7 +163,9 @@ def bench_command(
                 "give a suite file (cellzoo bench SUITE.toml) or --task and --dataset, e.g. "
                 "cellzoo bench --task annotate --dataset pbmc68k_reduced --models logreg,linear_svm"
             )
-        suite = suite_from_options(task, datasets, label_key, models, metrics, seeds, split, folds, test_fraction, batch_key)
+        suite = suite_from_options(
+            task, datasets, label_key, models, metrics, seeds, split, folds, test_fraction, batch_key
+        )
 
     result = run_suite(
         suite,

@@ -97,11 +97,18 @@ class InputContract:
 
 
 def _as_2d(X: Any) -> Any:
+    """``X`` as an in-memory ndarray or CSR/CSC matrix (backed AnnData matrices are read in)."""
     if isinstance(X, np.matrix):
         return np.asarray(X)
-    if sp.issparse(X) and X.format not in ("csr", "csc"):
-        return X.tocsr()
-    return X
+    if sp.issparse(X):
+        return X if X.format in ("csr", "csc") else X.tocsr()
+    if isinstance(X, np.ndarray):
+        return X
+    if hasattr(X, "to_memory"):  # anndata's backed sparse dataset
+        return _as_2d(X.to_memory())
+    if hasattr(X, "shape") and hasattr(X, "dtype"):  # an h5py dataset
+        return np.asarray(X[()])
+    return np.asarray(X)
 
 
 def _stored_values(X: Any):
@@ -173,14 +180,18 @@ def _scan(X: Any) -> _Scan:
 
 
 def _sample(X: Any, n_rows: int, seed: int) -> sp.csr_matrix:
-    """A seeded random sample of rows as CSR with non-finite values dropped."""
-    X = _as_2d(X)
+    """A seeded random sample of rows as CSR with non-finite values dropped.
+
+    Backed matrices are read only at the sampled rows.
+    """
+    if isinstance(X, np.matrix) or (sp.issparse(X) and X.format not in ("csr", "csc")):
+        X = _as_2d(X)  # np.matrix rows stay 2-D matrices; COO cannot be indexed
     n = X.shape[0]
     if n > n_rows:
         idx = np.sort(np.random.default_rng(seed).choice(n, size=n_rows, replace=False))
-        S = X[idx]
+        S = _as_2d(X[idx])
     else:
-        S = X[:]
+        S = _as_2d(X)
     S = sp.csr_matrix(S, dtype=np.float64)
     if S.nnz and not np.isfinite(S.data).all():
         S.data[~np.isfinite(S.data)] = 0.0
@@ -254,6 +265,7 @@ def validate(X: Any, state: str, *, target_sum: float | None = 1e4, where: str =
     """
     if state not in STATES:
         raise ConfigError(f"cannot validate against state {state!r}; contract states are {', '.join(STATES)}")
+    X = _as_2d(X)
     if X.ndim != 2:
         raise InputError(f"{where} must be a 2-D cells × genes matrix, got shape {X.shape}")
     scan = _scan(X)
@@ -261,8 +273,8 @@ def validate(X: Any, state: str, *, target_sum: float | None = 1e4, where: str =
         rows = scan.nonfinite_rows
         raise InputError(
             f"{where} has {scan.nonfinite} NaN or infinite values in {len(rows)} cells (rows {_first(rows)}). "
-            "They usually come from dividing by a zero total during normalisation; drop those cells "
-            "(e.g. adata = adata[np.isfinite(adata.X.sum(axis=1)).A1]) or redo the preprocessing from raw counts"
+            "They usually come from dividing by a zero total during normalisation; drop those cells (the rows are "
+            "positions in adata.obs_names) or redo the preprocessing from raw counts"
         )
     if state == "any":
         return

@@ -13,6 +13,7 @@ to keep these tests fast; ``contract_suite(..., overrides={name: {...}})`` takes
 from __future__ import annotations
 
 import json
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -135,7 +136,13 @@ def check_spec(case: ContractCase) -> None:
     from ..registry import list_tasks
 
     spec = case.spec
-    assert spec.task in list_tasks(), f"model {spec.name!r} has task {spec.task!r}, which no installed plugin defines"
+    if spec.task not in list_tasks():
+        # not a failure: a family may ship models before its task protocol lands, but a typo shows here
+        warnings.warn(
+            f"model {spec.name!r} has task {spec.task!r}, which no installed plugin defines (tasks: "
+            f"{', '.join(list_tasks())})",
+            stacklevel=2,
+        )
     assert spec.summary, f"model {spec.name!r} has no summary"
     model = case.build()
     assert model.spec == spec, "create_model must return a model whose .spec is its ModelSpec"
@@ -150,7 +157,7 @@ def check_spec(case: ContractCase) -> None:
         predict(model, case.query_data())
     target = case.tmp_path / "unfitted"
     with pytest.raises(NotFittedError):
-        save(model, target)
+        save(model, target, overwrite=True)
     assert not target.exists(), "a failed save must leave nothing behind"
 
 
@@ -293,7 +300,9 @@ def check_round_trip(case: ContractCase) -> None:
     from ..artifacts import load_artifact, save
 
     model = case.fitted()
-    directory = save(model, case.tmp_path / "artifact", recipe={"dataset": "tiny_annotate", "seed": case.seed})
+    directory = save(
+        model, case.tmp_path / "artifact", recipe={"dataset": "tiny_annotate", "seed": case.seed}, overwrite=True
+    )
     query = case.query_data()
     before = predict(model, query)
     for loaded in (load_artifact(directory), load(f"local-dir:{directory}")):
@@ -315,7 +324,7 @@ def check_verify(case: ContractCase) -> None:
     """The saved artifact reproduces its golden outputs."""
     from ..artifacts import save, verify
 
-    directory = save(case.fitted(), case.tmp_path / "verified")
+    directory = save(case.fitted(), case.tmp_path / "verified", overwrite=True)
     report = verify(directory)
     assert report.passed, report.summary()
 
@@ -376,7 +385,7 @@ def check_model(model: str, tmp_path: str | Path, **kwargs: Any) -> dict[str, st
         except pytest.skip.Exception as skip:
             results[check] = f"skipped: {skip.msg}"
             continue
-        except Exception as exc:
+        except (Exception, pytest.fail.Exception) as exc:  # pytest.raises reports a missing error via fail()
             raise AssertionError(f"contract check {check!r} failed for model {model!r}: {exc}") from exc
         results[check] = "passed"
     return results

@@ -1,0 +1,114 @@
+"""``cellzoo new-plugin NAME``: a ready-to-install plugin package that adds one ``annotate`` model.
+
+The files come from ``cellzoo/templates/plugin/`` (``*.tmpl``, with ``{{placeholders}}``); the
+folder ``package/`` becomes the Python package ``cellzoo_<name>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+TEMPLATE = "plugin"
+PACKAGE_DIR = "package"
+
+
+def template_values(name: str) -> dict[str, str]:
+    """The placeholder values for plugin ``name`` (e.g. ``my-method``)."""
+    from .. import __version__
+
+    if not NAME_PATTERN.match(name) or name.endswith(("-", "_")):
+        raise ConfigError(
+            f"plugin name {name!r} must start with a lowercase letter and hold only lowercase letters, digits, "
+            "'_' or '-' (it becomes the model name, e.g. cellzoo new-plugin mymethod)"
+        )
+    words = re.split(r"[-_]+", name)
+    return {
+        "name": name,
+        "package": "cellzoo_" + "_".join(words),
+        "distribution": "cellzoo-" + "-".join(words),
+        "class_name": "".join(w[:1].upper() + w[1:] for w in words),
+        "cellzoo_version": ".".join(__version__.split(".")[:2]),
+    }
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        return values[match.group(1)]
+
+    return re.sub(r"\{\{(\w+)\}\}", substitute, text)
+
+
+def _template_files(root) -> Iterator[tuple[tuple[str, ...], str]]:
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            for parts, text in _template_files(entry):
+                yield (entry.name, *parts), text
+        elif entry.name.endswith(".tmpl"):
+            yield (entry.name[: -len(".tmpl")],), entry.read_text(encoding="utf-8")
+
+
+def plugin_files(name: str) -> dict[str, str]:
+    """Relative path → content of every file of the new plugin."""
+    values = template_values(name)
+    root = resources.files("cellzoo").joinpath("templates", TEMPLATE)
+    files = {}
+    for parts, text in _template_files(root):
+        if parts[0] == PACKAGE_DIR:
+            parts = (values["package"], *parts[1:])
+        files["/".join(parts)] = render(text, values)
+    return files
+
+
+def write_plugin(name: str, directory: str | Path | None = None) -> Path:
+    """Write the plugin package for ``name`` into ``directory`` (default ``./cellzoo-<name>``)."""
+    from ..fileio import atomic_dir
+    from ..registry import list_models
+
+    values = template_values(name)
+    if name in list_models():
+        raise ConfigError(
+            f"a model named {name!r} is already installed (`cellzoo info {name}` says where from); two plugins "
+            "cannot provide the same name, so choose another one"
+        )
+    target = Path(directory) if directory is not None else Path(values["distribution"])
+    files = plugin_files(name)
+    with atomic_dir(target) as tmp:
+        for relative, text in files.items():
+            path = tmp / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return target
+
+
+@click.command("new-plugin", short_help="Create a plugin package for your own annotate model.")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to create [default: ./cellzoo-NAME]; it must not exist or be empty.",
+)
+def new_plugin_command(name: str, out: Path | None) -> None:
+    """Create a plugin package that adds the annotate model NAME, ready to `pip install -e`.
+
+    \b
+    cellzoo new-plugin mymethod
+    pip install -e cellzoo-mymethod
+    pytest cellzoo-mymethod/tests
+    cellzoo bench --task annotate --dataset pbmc68k_reduced --models mymethod,logreg,linear_svm
+    """
+    target = write_plugin(name, out)
+    values = template_values(name)
+    click.echo(f"created {target}/ with model {name!r} (package {values['package']}, class {values['class_name']})")
+    click.echo("next:")
+    click.echo(f"  pip install -e {target}")
+    click.echo(f"  pytest {target / 'tests'}")
+    click.echo(f"  cellzoo bench --task annotate --dataset pbmc68k_reduced --models {name},logreg,linear_svm")

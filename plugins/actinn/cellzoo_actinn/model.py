@@ -1,0 +1,168 @@
+"""ACTINN as a cellzoo ``annotate`` model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from cellzoo import Annotator, check_state_keys
+from cellzoo.errors import ArtifactError
+
+from .config import ActinnConfig
+from .network import ActinnInference, ActinnNet
+from .preprocessing import gene_filter, scaled_log2
+
+PREDICT_BATCH = 4096
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``(train_rows, val_rows)``: about ``fraction`` of each class's cells held out.
+
+    Classes with fewer than two cells stay entirely in training.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    y_perm = y[order]
+    sort = np.argsort(y_perm, kind="stable")
+    counts = np.bincount(y_perm)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[sort] = np.arange(len(y)) - np.repeat(starts, counts)
+    n_val = np.where(counts >= 2, np.floor(counts * fraction + 0.5), 0).astype(np.int64)
+    held = rank < n_val[y_perm]
+    return np.sort(order[~held]), np.sort(order[held])
+
+
+class Actinn(Annotator):
+    """ACTINN (Ma & Pellegrini 2020): scale to 20,000 → log2(x+1) → gene filter → 100-50-25 MLP.
+
+    Consumes log1p-normalised expression (raw counts are converted by the input contract):
+    ACTINN's per-cell rescaling makes the original normalisation constant irrelevant.
+    """
+
+    input_state = "log1p_norm"
+    min_gene_overlap = 0.5
+    #: config overrides that let the project's contract suite train on its 60-cell data in seconds
+    contract_test_config: ClassVar[Mapping[str, Any]] = {"epochs": 20, "batch_size": 16, "lr": 1e-3}
+    golden_atol = 1e-5
+    golden_rtol = 1e-3
+
+    def __init__(self, config: ActinnConfig | None = None):
+        super().__init__(config or ActinnConfig())
+        self.net: ActinnNet | None = None
+        #: the manifest genes that pass the training-set filter, in manifest order
+        self.kept_genes: tuple[str, ...] | None = None
+        self.history = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return super().is_fitted and self.net is not None and self.kept_genes is not None
+
+    def _kept_index(self) -> torch.Tensor:
+        position = {g: i for i, g in enumerate(self.manifest.genes)}
+        return torch.as_tensor([position[g] for g in self.kept_genes], dtype=torch.int64)
+
+    def export_module(self) -> torch.nn.Module:
+        """The eval-mode module ``x → proba`` (preprocessing in the graph) that :meth:`infer` runs."""
+        self._check_fitted()
+        return ActinnInference(self.net, self._kept_index(), self.config.scale_to).cpu().eval()
+
+    # -- training -----------------------------------------------------------------------------
+    def _fit(self, X, y: np.ndarray) -> None:
+        from cellzoo.training import EarlyStopping, seed_everything, train_classifier
+
+        cfg = self.config
+        seed_everything(cfg.seed)
+        features = scaled_log2(X, cfg.scale_to)
+        # the filter sees only the cells given to fit (the reference also used the test cells)
+        mask = gene_filter(features, cfg.gene_percentiles)
+        self.kept_genes = tuple(np.asarray(self.manifest.genes, dtype=object)[mask])
+        features = features[:, np.flatnonzero(mask)]
+        self.net = ActinnNet(int(mask.sum()), len(self.classes), cfg.hidden)
+
+        train_rows, val_rows = validation_split(y, cfg.val_fraction, cfg.seed)
+        X_val = y_val = early = None
+        if len(val_rows):
+            X_val, y_val = features[val_rows], y[val_rows]
+            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode="min")
+        optimizer = torch.optim.Adam(
+            self.net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
+        # ×lr_decay every decay_every mini-batches, as the reference stepped its scheduler per iteration
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.decay_every, gamma=cfg.lr_decay)
+        self.history = train_classifier(
+            self.net,
+            features[train_rows],
+            y[train_rows],
+            X_val,
+            y_val,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            optimizer=optimizer,
+            loss_fn=torch.nn.CrossEntropyLoss(),
+            scheduler=scheduler,
+            scheduler_step="batch",
+            early_stopping=early,
+            device=cfg.device,
+            seed=cfg.seed,
+            desc="actinn",
+        )
+        self.net.cpu()
+
+    # -- inference ----------------------------------------------------------------------------
+    def _predict_proba(self, X, **kwargs) -> np.ndarray:
+        from cellzoo.training import predict_in_batches
+
+        module = ActinnInference(self.net, self._kept_index(), self.config.scale_to)
+        try:
+            return predict_in_batches(module, X, batch_size=PREDICT_BATCH, device=self.config.device)
+        finally:
+            self.net.cpu()
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        with torch.inference_mode():
+            proba = self.export_module()(torch.as_tensor(np.asarray(inputs["x"], dtype=np.float32)))
+        return {"proba": proba.numpy()}
+
+    # -- persistence --------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in self.net.state_dict().items()}
+
+    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
+        self._check_fitted()
+        expected = {k: v.numpy() for k, v in self.net.state_dict().items()}
+        check_state_keys(expected, tensors, self.name)
+        self.net.load_state_dict(
+            {k: torch.as_tensor(np.asarray(tensors[k], dtype=np.float32)) for k in expected}, strict=True
+        )
+        self.net.eval()
+
+    def artifact_state(self) -> dict[str, Any]:
+        state = super().artifact_state()
+        state["kept_genes"] = list(self.kept_genes)
+        if self.history is not None:
+            state["training"] = {
+                "epochs_run": self.history.epochs,
+                "best_epoch": self.history.best_epoch,
+                "stopped_early": self.history.stopped_early,
+                "seconds": round(self.history.seconds, 3),
+            }
+        return state
+
+    def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
+        super().restore_artifact_state(state)
+        kept = state.get("kept_genes")
+        if not isinstance(kept, list) or not kept or not all(isinstance(g, str) for g in kept):
+            raise ArtifactError("config.json lacks ACTINN's 'kept_genes' list (the gene filter); the artifact is damaged")
+        unknown = sorted(set(kept) - set(self.manifest.genes))
+        if unknown:
+            raise ArtifactError(
+                f"ACTINN's kept_genes name {len(unknown)} genes that are not in the gene manifest (e.g. {unknown[:5]}); "
+                "the artifact is damaged"
+            )
+        self.kept_genes = tuple(kept)
+        self.net = ActinnNet(len(kept), len(self.classes), self.config.hidden).eval()

@@ -1,0 +1,20 @@
+"""cellzoo's model contract suite over actinn, in a plugin manager that holds only this plugin."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+import cellzoo_actinn.hooks  # noqa: E402
+from cellzoo.testing import contract_suite, zoo_pm  # noqa: E402, F401  (zoo_pm is a fixture)
+
+
+@pytest.fixture(autouse=True)
+def _only_this_plugin(zoo_pm):  # noqa: F811
+    zoo_pm.register(cellzoo_actinn.hooks, name="actinn", distribution="cellzoo-actinn")
+
+
+# the model class's contract_test_config (20 epochs, batch 16, lr 1e-3) keeps this fast; the
+# override below is the same, stated here so the suite's settings are visible in this file
+test_contract = contract_suite(["actinn"], overrides={"actinn": {"epochs": 20, "batch_size": 16, "lr": 1e-3}})

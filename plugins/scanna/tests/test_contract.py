@@ -1,0 +1,20 @@
+"""cellzoo's model contract suite over scanna, in a plugin manager that holds only this plugin."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+import cellzoo_scanna.hooks  # noqa: E402
+from cellzoo.testing import contract_suite, zoo_pm  # noqa: E402, F401  (zoo_pm is a fixture)
+
+
+@pytest.fixture(autouse=True)
+def _only_this_plugin(zoo_pm):  # noqa: F811
+    zoo_pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
+
+
+# the model class's contract_test_config (20 epochs, batch 16, lr 1e-3) keeps this fast; the
+# override below is the same, stated here so the suite's settings are visible in this file
+test_contract = contract_suite(["scanna"], overrides={"scanna": {"epochs": 20, "batch_size": 16, "lr": 1e-3}})
