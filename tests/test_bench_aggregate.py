@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from cellzoo.bench.aggregate import aggregate, competition_ranks, mean_std
 
 CONTROLS = ("majority", "random_labels", "true_labels")
@@ -154,7 +153,8 @@ def test_qc_missing_and_failed_controls_and_a_degenerate_range():
 
 
 def test_qc_flags_a_method_above_the_positive_control():
-    records = d1_records()[:6] + [rec("d1", "cheater", 0, acc=1.0, err=-0.2), rec("d1", "cheater", 1, acc=1.0, err=-0.2)]
+    cheater = [rec("d1", "cheater", fold, acc=1.0, err=-0.2) for fold in (0, 1)]
+    records = [*d1_records()[:6], *cheater]
     board = board_of(records)
     # err: 1 - (-0.2 / 0.7) = 1.29 before clipping
     assert any("'cheater' scores above the best control on 'd1' for 'err' (scaled 1.29" in w for w in board.qc)

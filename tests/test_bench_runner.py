@@ -12,7 +12,6 @@ from pathlib import Path
 import anndata
 import numpy as np
 import pytest
-
 from cellzoo import Annotation, Annotator, ModelSpec, hookimpl
 from cellzoo.bench import run_suite
 from cellzoo.bench.environment import environment
@@ -152,7 +151,8 @@ def make_suite(data: Path, tmp_path: Path, models, **extra):
     log_dir.mkdir(exist_ok=True)
     spy = {"log_dir": str(log_dir), "truth": str(data)}
     config = {m: spy for m in models if m.startswith("spy")}
-    config.update(extra.pop("config", {}))
+    for model, overrides in extra.pop("config", {}).items():
+        config[model] = {**config.get(model, {}), **overrides}
     return suite_from_dict(
         {
             "name": "t",
@@ -323,6 +323,17 @@ def test_rerunning_resumes_redoes_damaged_records_and_honours_force(pm, data, tm
     assert run(changed, out).counts == {"ran": 2, "reused": 6}
 
     assert run(suite, out, force=True).counts == {"redone": 8}
+
+
+def test_a_metric_added_to_the_suite_is_computed_from_stored_predictions(pm, data, tmp_path):
+    out = tmp_path / "out"
+    run(make_suite(data, tmp_path, ["spy_a"], metrics=["accuracy"]), out)
+    fresh = run(make_suite(data, tmp_path, ["spy_a"], metrics=["accuracy", "f1_macro"]), tmp_path / "fresh")
+    reused = run(make_suite(data, tmp_path, ["spy_a"], metrics=["accuracy", "f1_macro"]), out)
+    assert reused.counts == {"reused": 8}
+    assert [r["metrics"] for r in reused.records] == [r["metrics"] for r in fresh.records]
+    on_disk, _ = read_record(next((out / "runs").glob("tiny__spy_a__s0f0__*.json")))
+    assert set(on_disk["metrics"]) == {"accuracy", "f1_macro"}
 
 
 def test_run_suite_writes_the_leaderboard(pm, data, tmp_path):

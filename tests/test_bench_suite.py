@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cellzoo import Annotator, DatasetSpec, MetricSpec, ModelSpec, TaskSpec, hookimpl
 from cellzoo.bench.plan import build_plan, label_columns
 from cellzoo.bench.suite import DatasetEntry, SplitRule, load_suite, suite_from_dict
@@ -146,7 +145,10 @@ def test_models_may_be_a_table_of_overrides():
         ({"task": "annotate", "datasets": ["x"], "timeout": -1}, "timeout must be a positive"),
         ({"task": "annotate", "datasets": ["x", "x"]}, "more than once"),
         ({"task": "annotate", "datasets": ["x"], "config": {"m": {"seed": 3}}}, "sets 'seed'"),
-        ({"task": "annotate", "datasets": ["x"], "split": {"kind": "stratified_kfold", "fold": 3}}, "did you mean 'folds'"),
+        (
+            {"task": "annotate", "datasets": ["x"], "split": {"kind": "stratified_kfold", "fold": 3}},
+            "did you mean 'folds'",
+        ),
     ],
 )
 def test_malformed_suites_are_refused(data, message):
@@ -194,7 +196,10 @@ def test_explicit_controls_are_not_run_twice(pm):
     ("changes", "message"),
     [
         ({"task": "painting"}, "unknown task 'painting'. Did you mean paint"),
-        ({"models": ["centriod"]}, "unknown model 'centriod'. Did you mean centroid.*Installed annotate models: centroid, "),
+        (
+            {"models": ["centriod"]},
+            "unknown model 'centriod'. Did you mean centroid.*Installed annotate models: centroid, ",
+        ),
         ({"models": ["painter"]}, "'painter' is a 'paint' model, not a 'annotate' one"),
         ({"models": ["xgb*"]}, "pattern 'xgb\\*' matches no installed annotate model"),
         ({"metrics": ["accuracy", "acc"]}, "unknown metric 'acc'.*Installed annotate metrics: accuracy, f1_macro"),
@@ -212,13 +217,16 @@ def test_suites_that_cannot_run_fail_before_any_run(pm, changes, message):
 
 
 def test_a_dataset_without_the_label_key_is_refused(pm, h5ad):
-    with pytest.raises(BenchmarkError, match="has no obs column 'celltype'.*obs columns: cell_type, label_copy"):
+    with pytest.raises(BenchmarkError, match=r"has no obs column 'celltype'.*obs columns: cell_type, label_copy"):
         build_plan(suite(datasets=[{"name": str(h5ad), "label_key": "celltype"}]))
     with pytest.raises(BenchmarkError, match="no default label key"):
         build_plan(suite(datasets=[{"name": str(h5ad)}]))
     with pytest.raises(BenchmarkError, match="has no obs column 'donor'"):
         build_plan(
-            suite(datasets=[{"name": str(h5ad), "label_key": "cell_type"}], split={"kind": "by_batch", "batch_key": "donor"})
+            suite(
+                datasets=[{"name": str(h5ad), "label_key": "cell_type"}],
+                split={"kind": "by_batch", "batch_key": "donor"},
+            )
         )
 
 

@@ -8,18 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import cellzoo.build as build_module
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import cellzoo.build as build_module
 from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
 from cellzoo.artifacts import load_artifact, read_config
 from cellzoo.build import build, recipe_config, split_indices
 from cellzoo.catalogue import Split, pretrained_entry
 from cellzoo.errors import ConfigError
 from cellzoo.hub import read_origin
-from hub_server import write_registry_entry
+
+sys.path.insert(0, str(Path(__file__).parent))
+pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below
+from hub_server import write_registry_entry  # noqa: E402
 
 pytest_plugins = ["hub_server"]  # the loopback Hub and the isolated-zoo fixtures
 

@@ -7,15 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 from cellzoo.artifacts import load_artifact, verify
 from cellzoo.build import build_into
 from cellzoo.bundle import bundle, read_index
 from cellzoo.catalogue import pretrained_entry
 from cellzoo.errors import ConfigError, IntegrityError, UnknownNameError
 from cellzoo.hub import push, resolve_pretrained
-from hub_server import write_registry_entry
+
+sys.path.insert(0, str(Path(__file__).parent))
+pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below
+from hub_server import write_registry_entry  # noqa: E402
 
 pytest_plugins = ["hub_server"]  # the loopback Hub and the isolated-zoo fixtures
 

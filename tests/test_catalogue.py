@@ -8,8 +8,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 from cellzoo import catalogue
 from cellzoo.catalogue import (
     hub_toml,
@@ -21,7 +19,10 @@ from cellzoo.catalogue import (
     with_hub_block,
 )
 from cellzoo.errors import ConfigError, UnknownNameError
-from hub_server import registry_toml, write_registry_entry
+
+sys.path.insert(0, str(Path(__file__).parent))
+pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below
+from hub_server import registry_toml, write_registry_entry  # noqa: E402
 
 SHIPPED_DIR = Path(str(importlib.resources.files("cellzoo._registry")))
 SHIPPED = sorted(SHIPPED_DIR.glob("*.toml"))

@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).parent))
 from cellzoo.artifacts import load_artifact, save
 from cellzoo.build import build_into
 from cellzoo.catalogue import pretrained_entry
 from cellzoo.errors import ConfigError, HubError, IntegrityError
 from cellzoo.hub import check_card, hub_card, push, read_origin, resolve_pretrained
-from hub_server import registry_toml, tiny_adata
+
+sys.path.insert(0, str(Path(__file__).parent))
+pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below
+from hub_server import registry_toml, tiny_adata  # noqa: E402
 
 pytest_plugins = ["hub_server"]  # the loopback Hub and the isolated-zoo fixtures
 
@@ -213,6 +214,15 @@ def test_tampered_file_in_the_cache_is_refused_and_force_heals_it(zoo, hub_serve
     resolve_pretrained(NAME, force=True)
     assert resolve_pretrained(NAME) == path
     load_artifact(path)
+
+
+def test_pinned_files_copied_into_the_cache_by_hand_are_used(zoo, hub_server, published):
+    path = resolve_pretrained(NAME)
+    (path / ".cellzoo-origin.json").unlink()  # e.g. copied from another machine without hidden files
+    downloads = dict(hub_server.downloads)
+    assert resolve_pretrained(NAME) == path
+    assert hub_server.downloads == downloads
+    assert read_origin(path)["source"] == "copy"
 
 
 def test_a_local_build_is_replaced_once_the_entry_is_published(zoo, hub_server):

@@ -17,14 +17,13 @@ import sysconfig
 import tomllib
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
 import cellzoo
+import pytest
 from cellzoo.cli import main
 from cellzoo.cli.newplugin import plugin_files, template_values
 from cellzoo.plugins import ZooPluginManager, use_plugin_manager
 from cellzoo.testing import check_model, tiny_annotate_adata
+from click.testing import CliRunner
 
 EXPECTED_FILES = {
     "README.md",
@@ -93,7 +92,9 @@ def test_the_journey_from_new_plugin_to_leaderboard(installed, tmp_path):
 
         # the contract its tests/test_contract.py runs: every check passes
         assert set(check_model("mymethod", tmp_path / "contract").values()) == {"passed"}
-        spec = importlib.util.spec_from_file_location("generated_test_contract", installed / "tests" / "test_contract.py")
+        spec = importlib.util.spec_from_file_location(
+            "generated_test_contract", installed / "tests" / "test_contract.py"
+        )
         generated = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(generated)
         ids = [p.id for mark in generated.test_contract.pytestmark for p in mark.args[1]]
@@ -128,8 +129,11 @@ def test_the_generated_package_is_complete_and_clean(tmp_path):
     assert pyproject["project"]["name"] == "cellzoo-mymethod"
     assert pyproject["project"]["entry-points"]["cellzoo"] == {"mymethod": "cellzoo_mymethod"}
     assert any(dep.startswith("cellzoo>=") for dep in pyproject["project"]["dependencies"])
-    assert "cellzoo bench --task annotate --dataset pbmc68k_reduced --models mymethod,logreg,linear_svm" in files["README.md"]
-    assert "contract_suite([\"mymethod\"])" in files["tests/test_contract.py"]
+    assert (
+        "cellzoo bench --task annotate --dataset pbmc68k_reduced --models mymethod,logreg,linear_svm"
+        in files["README.md"]
+    )
+    assert 'contract_suite(["mymethod"])' in files["tests/test_contract.py"]
     assert "class Mymethod(Annotator)" in files["cellzoo_mymethod/model.py"]
     for relative, text in files.items():
         if relative.endswith(".py"):
@@ -141,7 +145,18 @@ def test_the_generated_package_is_complete_and_clean(tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         check = subprocess.run(
-            [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120", "."],
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "check",
+                "--isolated",
+                "--select",
+                "E,F,W,I,B,UP",
+                "--line-length",
+                "120",
+                ".",
+            ],
             cwd=tmp_path,
             capture_output=True,
             text=True,

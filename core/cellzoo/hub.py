@@ -165,6 +165,8 @@ def describe_origin(origin: Mapping[str, Any] | None) -> str:
         return f"Hub {origin.get('repo_id')}@{str(origin.get('revision'))[:12]}"
     if origin.get("source") == "build":
         return "a local build from the registry recipe"
+    if origin.get("source") == "copy":
+        return "the pinned files, copied into the cache"
     return str(origin.get("source"))
 
 
@@ -201,7 +203,13 @@ def _cache_hit(directory: Path, pinned: Mapping[str, Any] | None, name: str, fix
     if pinned is not None:
         recorded = (origin or {}).get("files") or {}
         if {p: r.get("sha256") for p, r in recorded.items()} != {p: _sha(r) for p, r in pinned.items()}:
-            return False
+            # recorded as something else (or copied in by hand): a hit only if it is the pinned content
+            try:
+                check_files(directory, pinned, what="", fix="")
+            except IntegrityError:
+                return False
+            write_origin(directory, "copy", files=sorted(pinned), name=name)
+            return True
         check_files(directory, pinned, what=f"the cached checkpoint {name!r}", fix=fix)
         return True
     expected = (origin or {}).get("files")
@@ -751,7 +759,7 @@ def push(
         from .catalogue import update_hub_record
 
         result.registry_file = update_hub_record(name, repo_id, info.oid, files)
-    elif entry is not None and entry.published and entry.hub.repo_id == repo_id:
+    elif entry is not None and entry.published and entry.hub.repo_id == repo_id and not create_pr:
         warnings.warn(
             f"{name!r} stays pinned to {entry.hub.revision[:12]} in {entry.path}; pass --update-registry to pin "
             f"the new commit {info.oid[:12]}",

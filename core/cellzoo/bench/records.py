@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fileio import atomic_path, write_json
+from ..fileio import atomic_path
 
 SCHEMA = "cellzoo.bench.run/1"
 STATUSES = ("ok", "failed", "timeout")
@@ -48,21 +48,18 @@ def run_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """``text`` as a safe file-name part."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
 
 
 def record_path(runs_dir: str | Path, *, dataset: str, model: str, seed: int, fold: int, key: str) -> Path:
     """``runs/<dataset>__<model>__s<seed>f<fold>__<key>.json``: readable, and unique by its key."""
-    return Path(runs_dir) / f"{_slug(dataset)}__{_slug(model)}__s{seed}f{fold}__{key}.json"
+    return Path(runs_dir) / f"{slug(dataset)}__{slug(model)}__s{seed}f{fold}__{key}.json"
 
 
 def predictions_path(record_file: str | Path) -> Path:
     return Path(record_file).with_suffix(".npz")
-
-
-def write_record(path: str | Path, record: dict[str, Any]) -> None:
-    write_json(path, record)
 
 
 def read_record(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 
 from ..fileio import atomic_path, write_text
 from .aggregate import Leaderboard
-from .records import load_predictions
+from .records import load_predictions, slug
 
 CONTROL_COLOR = "#9e9e9e"
 METHOD_COLOR = "#1f77b4"
@@ -64,10 +63,6 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Seque
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
 
 
 # -- markdown --------------------------------------------------------------------------------------
@@ -216,7 +211,8 @@ def plot_metric_bars(board: Leaderboard, metric: str, path: Path) -> None:
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, d in zip(axes, board.datasets):
         here = [r for r in board.rows if r["dataset"] == d and r["metrics"][metric]["mean"] is not None]
-        here.sort(key=lambda r: r["metrics"][metric]["mean"], reverse=not board.higher_is_better[metric])
+        # best first, drawn at the top
+        here.sort(key=lambda r: r["metrics"][metric]["mean"], reverse=board.higher_is_better[metric])
         y = np.arange(len(here))[::-1]
         means = [r["metrics"][metric]["mean"] for r in here]
         errs = [r["metrics"][metric]["std"] or 0.0 for r in here]
@@ -273,6 +269,7 @@ def plot_time_vs_score(board: Leaderboard, path: Path) -> None:
     ax.set_xlabel("fit + predict seconds per run (mean)")
     ax.set_ylabel("overall scaled score")
     ax.set_ylim(-0.05, 1.1)
+    ax.set_title("score against time (grey: controls)")
     ax.grid(alpha=0.3)
     _save(fig, path)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import os
 import random
 import select
@@ -43,7 +44,6 @@ from .records import (
     record_path,
     run_key,
     save_predictions,
-    write_record,
 )
 from .splits import Split, make_splits
 
@@ -355,8 +355,6 @@ def run_isolated(job: Job, plan: Plan, timeout: float | None, logs_dir: Path) ->
 
 
 def _read_result(path: Path) -> tuple[dict[str, Any], str | None]:
-    import json
-
     try:
         result = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -465,6 +463,8 @@ def run_plan(
             redo = False
             if job.path.exists():
                 record, problem = read_record(job.path)
+                if record is not None and record.get("key") != job.key:
+                    record, problem = None, f"it holds the record of another run (key {record.get('key')!r})"
                 if problem:
                     note = f"record {job.path} is damaged ({problem}); running it again"
                     outcome.notes.append(note)
@@ -474,7 +474,7 @@ def run_plan(
                     redo = True
                 else:
                     if _complete_metrics(record, job.path, plan):
-                        write_record(job.path, record)
+                        write_json(job.path, record)
                     outcome.records.append(record)
                     outcome.counts["reused"] += 1
                     bar.advance(task)
@@ -485,7 +485,7 @@ def run_plan(
             started = _now()
             result = run_isolated(job, plan, plan.suite.timeout, out / "logs")
             record = make_record(job, plan, result, environment, started)
-            write_record(job.path, record)
+            write_json(job.path, record)
             outcome.records.append(record)
             outcome.counts["redone" if redo else "ran"] += 1
             bar.advance(task)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._app import main
 from .bench import bench_command
 from .catalog import info_command, list_command, plugins_command
+from .deploy import export_command, run_command
 from .hub import build_command, bundle_command, pull_command, push_command
 from .models import predict_command, train_command, verify_command
 from .newplugin import new_plugin_command
@@ -20,6 +21,8 @@ main.add_command(plugins_command)
 main.add_command(train_command)
 main.add_command(predict_command)
 main.add_command(verify_command)
+main.add_command(export_command)
+main.add_command(run_command)
 main.add_command(bench_command)
 main.add_command(new_plugin_command)
 main.add_command(pull_command)

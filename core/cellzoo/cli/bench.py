@@ -95,7 +95,11 @@ def suite_from_options(
 )
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Folds of stratified_kfold.")
 @click.option(
-    "--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True
+    "--test-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of the cells held out by --split holdout.",
 )
 @click.option("--batch-key", help="obs column of batches for --split by_batch.")
 @click.option(

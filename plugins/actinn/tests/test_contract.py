@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-import cellzoo_actinn.hooks  # noqa: E402
-from cellzoo.testing import contract_suite, zoo_pm  # noqa: E402, F401  (zoo_pm is a fixture)
+import cellzoo_actinn.hooks
+from cellzoo.testing import contract_suite, zoo_pm  # noqa: F401  (zoo_pm is a fixture)
 
 
 @pytest.fixture(autouse=True)

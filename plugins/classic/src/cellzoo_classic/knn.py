@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
 from cellzoo import Annotator, check_state_keys
 from cellzoo.errors import ArtifactError
 
@@ -64,8 +63,9 @@ class KNN(Annotator):
         pca = PCA(n_components=n_components, random_state=self.config.seed).fit(Xs)
         self.mean, self.scale = mean, scale
         self.pca_mean = pca.mean_.astype(np.float32)
-        self.components = pca.components_.astype(np.float32)
-        self.train_embedding = self._project(Xs)
+        # C order throughout: safetensors writes raw buffers
+        self.components = np.ascontiguousarray(pca.components_, dtype=np.float32)
+        self.train_embedding = np.ascontiguousarray(self._project(Xs))
         self.train_labels = np.asarray(y, dtype=np.int64)
         self._sizes = self.train_embedding.shape
 

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-
 from cellzoo import Annotator, check_state_keys
 from cellzoo.errors import ArtifactError, InputError
 
@@ -64,7 +63,8 @@ class LinearAnnotator(Annotator):
         mean, scale = gene_mean_scale(X)
         Xs = standardise_all(X, mean, scale, self.config.clip, self.config.batch_size)
         estimator = self._estimator().fit(Xs, y)
-        coef = np.asarray(estimator.coef_, dtype=np.float32)
+        # C order: sklearn's coef_ can be Fortran-ordered, and safetensors writes raw buffers
+        coef = np.ascontiguousarray(estimator.coef_, dtype=np.float32)
         intercept = np.atleast_1d(np.asarray(estimator.intercept_, dtype=np.float32))
         if n_classes == 2:
             # sklearn keeps one weight row for the positive class; a zero row for the other

@@ -1,0 +1,679 @@
+"""Export a trained model to ONNX, validated against torch; a failed validation fails the export.
+
+The export protocol
+-------------------
+
+A model whose :class:`~cellzoo.ModelSpec` says ``exportable=True`` implements
+
+``export_module() -> torch.nn.Module``
+    An eval-mode module whose ``forward(x)`` takes ``x``, float32, cells × the model's genes (its
+    gene manifest, in order) in the model's declared input state — exactly what
+    ``model.golden_inputs()["x"]`` holds and what ``model.infer`` takes — and returns a tuple of
+    tensors (or one tensor), computing exactly what ``infer`` returns. Preprocessing that belongs
+    to the model (ACTINN's rescaling, log2 and gene filter) lives in this module, hence in the
+    graph. The module may share parameters with the model; the exporter never changes it.
+
+``export_output_names: tuple[str, ...]``
+    The names of those outputs, in order — the keys of ``infer``'s dict (``("proba",
+    "attention")``). A model may instead give the module an ``output_names`` attribute.
+
+Optional: ``export_atol`` / ``export_rtol`` (defaults: ``golden_atol`` / ``golden_rtol``),
+``export_fp16_atol`` / ``export_fp16_rtol``, and ``export_output_meanings`` ({name: text}) for
+outputs other than the usual ``proba``, ``logits``, ``attention``, ``embedding``.
+
+What ``cellzoo export`` writes
+------------------------------
+
+``DIR/model.onnx``
+    The graph (dynamo exporter, input ``x`` with a dynamic batch axis, named outputs, opset
+    ``--opset`` or torch's default), self-contained below 2 GB (weights in ``model.onnx.data``
+    above), with the ``cellzoo.*`` metadata of :mod:`cellzoo.runtime.metadata`: genes, labels,
+    input contract and steps, output meanings, parent sha256, versions.
+``DIR/model.from_counts.onnx`` (``--from-counts``, log1p_norm models only)
+    The same model with counts → log1p_norm in the graph. It is not the default because the
+    normalisation in a graph can only sum over the model's own genes: a cell's library size
+    must be taken over *all* its measured genes, which only the caller sees (the runtime does it
+    with :mod:`cellzoo.data.contract` before selecting the model's genes). And data that is
+    already log-normalised — scanpy's ``pbmc68k_reduced`` only has log1p data over 765 genes —
+    would be normalised a second time and change. The graph of ``model.onnx`` therefore takes
+    the model's declared state and the metadata says how to produce it; the counts variant is
+    for pipelines that only ever see raw counts over exactly the model's genes.
+``DIR/model.fp16.onnx`` (``--fp16``)
+    float16 weights and arithmetic for GPUs, float32 inputs and outputs, validated with its own
+    tolerance and by agreement of the predicted class with float32.
+``DIR/export.json``
+    The validation report: every check, its numbers, the tolerances, file hashes, versions.
+
+Validation, for each file: the onnx checker (full check); the input name, its symbolic batch
+axis and width, the output names; onnxruntime (CPU) against the torch module at batch sizes 1,
+2, 7 and 1024, shapes and values within the declared tolerance; the artifact's golden set
+(``test/io.safetensors``) through onnxruntime. Everything is written into a temporary directory
+that only replaces ``DIR`` when every check passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ConfigError, IntegrityError, NotFittedError, ProtocolError
+from .fileio import atomic_dir
+from .runtime.metadata import OUTPUT_MEANINGS, ModelInfo, describe_steps
+from .runtime.verify import verify_onnx
+
+__all__ = [
+    "EXPORT_FILE",
+    "FP16_FILE",
+    "FROM_COUNTS_FILE",
+    "REPORT_FILE",
+    "ExportReport",
+    "export_module_of",
+    "export_onnx",
+    "verify_onnx",
+]
+
+EXPORT_FILE = "model.onnx"
+FROM_COUNTS_FILE = "model.from_counts.onnx"
+FP16_FILE = "model.fp16.onnx"
+REPORT_FILE = "export.json"
+VALIDATION_BATCHES = (1, 2, 7, 1024)
+#: protobuf cannot hold more than 2 GiB; above this the weights go to a side file
+EXTERNAL_DATA_BYTES = 1_800_000_000
+FP16_ATOL = 1e-2
+FP16_RTOL = 1e-2
+_QUIET_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir")
+
+
+# ---------------------------------------------------------------------------------------------
+# reports
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One validation check of one exported file."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+    max_abs_diff: float | None = None
+
+
+@dataclass
+class VariantReport:
+    """The validation of one exported file (``model.onnx``, ``model.fp16.onnx``, …)."""
+
+    file: str
+    input_state: str
+    precision: str
+    atol: float
+    rtol: float
+    checks: list[Check] = field(default_factory=list)
+    sha256: str = ""
+    size: int = 0
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"passed": self.passed}
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote and how each file validated (written as ``export.json``)."""
+
+    directory: str
+    architecture: str
+    source: str
+    parent_sha256: str
+    opset: int | None
+    versions: dict[str, str]
+    variants: list[VariantReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.variants) and all(v.passed for v in self.variants)
+
+    def variant(self, file: str) -> VariantReport:
+        return next(v for v in self.variants if v.file == file)
+
+    def summary(self) -> str:
+        lines = [f"export {self.source} → {self.directory}: {'PASS' if self.passed else 'FAIL'}"]
+        for v in self.variants:
+            lines.append(
+                f"  {v.file} ({v.precision}, input {v.input_state}, atol {v.atol:g}, rtol {v.rtol:g}): "
+                f"{'PASS' if v.passed else 'FAIL'}"
+            )
+            for c in v.checks:
+                diff = f", max |diff| {c.max_abs_diff:.3g}" if c.max_abs_diff is not None else ""
+                lines.append(f"    {'ok  ' if c.passed else 'FAIL'} {c.name}{diff}{' — ' + c.detail if c.detail else ''}")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "variants"}
+        data["passed"] = self.passed
+        data["variants"] = [v.to_json() for v in self.variants]
+        return data
+
+
+# ---------------------------------------------------------------------------------------------
+# the graph modules
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_tuple(out: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+class CountsToLog1p(nn.Module):
+    """``counts → log1p(counts / total × target_sum)`` over the input's genes, then ``inner``."""
+
+    def __init__(self, inner: nn.Module, target_sum: float):
+        super().__init__()
+        self.inner = inner
+        self.target_sum = float(target_sum)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        total = x.sum(dim=-1, keepdim=True)
+        # a cell without counts stays all zeros (0/0 would be NaN)
+        safe = torch.where(total > 0, total, torch.ones_like(total))
+        scale = torch.where(total > 0, self.target_sum / safe, torch.zeros_like(total))
+        return _as_tuple(self.inner(torch.log1p(x * scale)))
+
+
+class Float16(nn.Module):
+    """A float16 copy of ``inner`` with float32 inputs and outputs (the casts are in the graph)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = copy.deepcopy(inner).half().eval()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(o.float() for o in _as_tuple(self.inner(x.half())))
+
+
+def export_module_of(model: Any) -> tuple[nn.Module, tuple[str, ...]]:
+    """The eval-mode module and output names a model offers under the export protocol."""
+    spec = getattr(model, "spec", None)
+    name = getattr(model, "name", type(model).__name__)
+    if spec is not None and not spec.exportable:
+        raise ProtocolError(
+            f"model {name!r} is not exportable to ONNX (its ModelSpec says exportable=False); see "
+            "`cellzoo list` for the models that are"
+        )
+    if not callable(getattr(model, "export_module", None)):
+        raise ProtocolError(
+            f"model {name!r} declares exportable=True but has no export_module() method; the plugin must implement "
+            "export_module() -> torch.nn.Module and export_output_names (see cellzoo.export)"
+        )
+    if getattr(model, "is_fitted", True) is False:
+        raise NotFittedError(f"model {name!r} is not trained; train it or load a trained artifact before exporting")
+    module = model.export_module()
+    if not isinstance(module, nn.Module):
+        raise ProtocolError(f"{type(model).__name__}.export_module() returned a {type(module).__name__}, not an nn.Module")
+    module.eval()
+    names = getattr(model, "export_output_names", None) or getattr(module, "output_names", None)
+    if not names:
+        raise ProtocolError(
+            f"model {name!r} names no outputs: set export_output_names = ('proba', ...) on the model (the keys of "
+            "infer(), in the order export_module() returns them)"
+        )
+    names = tuple(str(n) for n in names)
+    if len(set(names)) != len(names):
+        raise ProtocolError(f"model {name!r} has repeated output names {names}")
+    return module, names
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The dynamo exporter logs and warns a lot about things that are not the user's business."""
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _weight_bytes(module: nn.Module) -> int:
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _export_graph(
+    module: nn.Module, example: np.ndarray, output_names: Sequence[str], path: Path, opset: int | None, arch: str
+) -> Any:
+    """Run the dynamo exporter; returns the onnx_ir model (metadata is added before saving)."""
+    kwargs: dict[str, Any] = {
+        "dynamo": True,
+        "input_names": ["x"],
+        "output_names": list(output_names),
+        # positional, so that the module's forward may call its argument anything
+        "dynamic_shapes": ({0: torch.export.Dim("batch", min=1)},),
+        "external_data": _weight_bytes(module) >= EXTERNAL_DATA_BYTES,
+        "verbose": False,
+    }
+    if opset is not None:
+        kwargs["opset_version"] = int(opset)
+    try:
+        with _quiet_exporter():
+            return torch.onnx.export(module, (torch.from_numpy(example),), **kwargs)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ProtocolError(
+            f"torch.onnx (dynamo) could not export the module of {arch!r}: {type(exc).__name__}: {first}. The forward "
+            "of export_module() must be traceable by torch.export: no Python branches on tensor values, no .item(), "
+            "numpy or in-place changes of the input; the batch size must not be baked into reshapes"
+        ) from exc
+
+
+def _save(program: Any, path: Path, metadata: Mapping[str, str], module: nn.Module) -> None:
+    program.model.metadata_props.update(metadata)
+    program.model.doc_string = (
+        f"cellzoo export of {metadata['cellzoo.architecture']}: input x (cells × {len(json.loads(metadata['cellzoo.genes']))} "
+        "genes, see cellzoo.input), outputs described in cellzoo.outputs."
+    )
+    program.save(str(path), external_data=_weight_bytes(module) >= EXTERNAL_DATA_BYTES)
+
+
+def _opset(program: Any) -> int | None:
+    version = program.model.opset_imports.get("")
+    return int(version) if version is not None else None
+
+
+def _versions(opset: int | None) -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import onnxscript
+
+    from . import __version__
+
+    return {
+        "cellzoo": __version__,
+        "torch": str(torch.__version__),
+        "onnx": onnx.__version__,
+        "onnxscript": onnxscript.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "opset": str(opset),
+    }
+
+
+def _sha256(path: Path) -> str:
+    from .artifacts import sha256_file
+
+    return sha256_file(path)
+
+
+def _parent(model: Any, source: str) -> dict[str, Any]:
+    """The weights the export came from: the artifact's recorded sha256, or that of a fresh save."""
+    from .artifacts import WEIGHTS_FILE, _checked_arrays, _serialize
+
+    config = getattr(model, "artifact_config", None)
+    recorded = ((config or {}).get("files") or {}).get(WEIGHTS_FILE) or {}
+    if recorded.get("sha256"):
+        return {"source": source, "file": WEIGHTS_FILE, "sha256": recorded["sha256"], "saved": True}
+    # not saved yet: the hash cellzoo.save would record for these weights
+    arch = getattr(model, "name", "model")
+    weights = _serialize(_checked_arrays(model.state_tensors(), "state_tensors()", arch), arch)
+    return {"source": source, "file": WEIGHTS_FILE, "sha256": hashlib.sha256(weights).hexdigest(), "saved": False}
+
+
+def _contract(model: Any) -> tuple[str, float | None]:
+    contract = getattr(model, "contract", None)
+    if contract is None:
+        return "any", None
+    return contract.state, contract.target_sum
+
+
+def _info(
+    model: Any,
+    outputs: Sequence[tuple[str, int]],
+    *,
+    graph_state: str,
+    precision: str,
+    atol: float,
+    rtol: float,
+    parent: dict[str, Any],
+    versions: dict[str, str],
+) -> ModelInfo:
+    state, target_sum = _contract(model)
+    manifest = getattr(model, "manifest", None)
+    genes = tuple(manifest.genes) if manifest is not None else ()
+    classes = getattr(model, "classes", None)
+    meanings = {**OUTPUT_MEANINGS, **dict(getattr(model, "export_output_meanings", {}) or {})}
+    spec = getattr(model, "spec", None)
+    in_graph = graph_state != state
+    return ModelInfo(
+        architecture=getattr(model, "name", type(model).__name__.lower()),
+        task=spec.task if spec is not None else "annotate",
+        genes=genes,
+        labels=tuple(classes) if classes is not None else None,
+        input_name="x",
+        input_state=graph_state,
+        target_sum=target_sum,
+        contract_state=state,
+        min_gene_overlap=float(getattr(model, "min_gene_overlap", 0.5)),
+        gene_namespace=getattr(manifest, "namespace", "unknown"),
+        gene_species=getattr(manifest, "species", None),
+        outputs=tuple(
+            {"name": n, "shape": ["batch", w], "meaning": meanings.get(n, "model output (see the plugin's documentation)")}
+            for n, w in outputs
+        ),
+        before_graph=tuple(describe_steps(graph_state, target_sum, in_graph=False)),
+        in_graph=tuple(describe_steps(state, target_sum, in_graph=True)) if in_graph else (),
+        parent=parent,
+        precision=precision,
+        tolerance={"atol": atol, "rtol": rtol},
+        versions=versions,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _torch_outputs(module: nn.Module, x: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    with torch.inference_mode():
+        out = _as_tuple(module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))))
+    if len(out) != len(names):
+        raise ProtocolError(f"export_module() returned {len(out)} outputs but {len(names)} are named ({', '.join(names)})")
+    return {n: o.detach().float().cpu().numpy() for n, o in zip(names, out)}
+
+
+def _compare(got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], atol: float, rtol: float) -> tuple[bool, float, str]:
+    worst, problems = 0.0, []
+    for name, expected in want.items():
+        value = got.get(name)
+        if value is None:
+            problems.append(f"{name} missing")
+            continue
+        if value.shape != expected.shape:
+            problems.append(f"{name} has shape {value.shape}, torch gives {expected.shape}")
+            continue
+        if expected.size == 0:
+            continue
+        diff = np.abs(value.astype(np.float64) - expected.astype(np.float64))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        worst = max(worst, float(diff.max()))
+        bad = diff > atol + rtol * np.abs(expected)
+        if bad.any():
+            problems.append(f"{name}: {int(bad.sum())} of {bad.size} values beyond atol {atol:g} + rtol {rtol:g}·|torch|")
+    return not problems, worst, "; ".join(problems)
+
+
+def _graph_checks(path: Path, session: Any, names: Sequence[str], n_genes: int) -> list[Check]:
+    import onnx
+
+    checks = []
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+        checks.append(Check("onnx checker (full)", True))
+    except Exception as exc:  # the checker raises ValidationError and friends
+        checks.append(Check("onnx checker (full)", False, f"{type(exc).__name__}: {exc}"))
+    graph_input = session._session.get_inputs()[0]
+    batch, width = [*graph_input.shape, None, None][:2]
+    dynamic = isinstance(batch, str) and bool(batch)
+    checks.append(
+        Check(
+            "input x: dynamic batch × genes",
+            graph_input.name == "x" and dynamic and width == n_genes,
+            f"input {graph_input.name!r} has shape {graph_input.shape}, expected ['batch', {n_genes}]"
+            if not (graph_input.name == "x" and dynamic and width == n_genes)
+            else "",
+        )
+    )
+    got = list(session.output_names)
+    checks.append(Check("output names", got == list(names), "" if got == list(names) else f"{got} instead of {list(names)}"))
+    return checks
+
+
+def _argmax_check(pairs: list[tuple[np.ndarray, np.ndarray]], atol: float) -> Check:
+    """Float16 must predict the float32 class wherever float32's top-two margin exceeds the tolerance."""
+    clear = agree = total = agree_all = 0
+    for p32, p16 in pairs:
+        top2 = np.sort(p32, axis=1)[:, -2:] if p32.shape[1] > 1 else np.concatenate([p32, p32], axis=1)
+        margin = top2[:, 1] - top2[:, 0]
+        same = np.argmax(p32, axis=1) == np.argmax(p16, axis=1)
+        decided = margin > 2 * atol
+        clear += int(decided.sum())
+        agree += int(same[decided].sum())
+        agree_all += int(same.sum())
+        total += len(same)
+    passed = agree == clear
+    detail = f"{agree_all}/{total} cells agree ({agree}/{clear} with a top-two margin above {2 * atol:g})"
+    return Check("argmax agreement with float32", passed, detail)
+
+
+def _validate(path: Path, v: _Variant, names: Sequence[str], n_genes: int, batch_sizes: Sequence[int]) -> list[Check]:
+    from .runtime.session import Session
+
+    try:
+        session = Session(path, device="cpu")
+    except Exception as exc:
+        return [Check("onnxruntime session + metadata", False, f"{type(exc).__name__}: {exc}")]
+    checks = [Check("onnxruntime session + metadata", True), *_graph_checks(path, session, names, n_genes)]
+    pairs = []
+    for b in batch_sizes:
+        x = v.inputs(b)
+        want = v.reference(x)
+        try:
+            got = session.run(x)
+        except Exception as exc:
+            checks.append(Check(f"batch {b}: onnxruntime vs torch", False, f"{type(exc).__name__}: {exc}"))
+            continue
+        ok, worst, problem = _compare(got, want, v.atol, v.rtol)
+        checks.append(Check(f"batch {b}: onnxruntime vs torch", ok, problem, _finite(worst)))
+        if v.argmax_output is not None and v.argmax_output in got:
+            pairs.append((want[v.argmax_output], got[v.argmax_output]))
+    if v.golden is not None:
+        x, expected, g_atol, g_rtol = v.golden
+        try:
+            got = session.run(x)
+            ok, worst, problem = _compare(got, expected, g_atol, g_rtol)
+        except Exception as exc:
+            ok, worst, problem = False, None, f"{type(exc).__name__}: {exc}"
+        checks.append(Check(f"golden set ({len(x)} cells) through onnxruntime", ok, problem, _finite(worst)))
+    if v.argmax_output is not None and pairs:
+        checks.append(_argmax_check(pairs, v.atol))
+    return checks
+
+
+@dataclass
+class _Variant:
+    """One file to export: the module to trace, what it takes and what it is checked against."""
+
+    file: str
+    module: nn.Module
+    input_state: str
+    precision: str
+    atol: float
+    rtol: float
+    inputs: Callable[[int], np.ndarray]
+    reference: Callable[[np.ndarray], dict[str, np.ndarray]]
+    golden: tuple[np.ndarray, dict[str, np.ndarray], float, float] | None = None
+    #: the output whose argmax (the predicted class) must agree with float32 (fp16 only)
+    argmax_output: str | None = None
+
+
+def _golden(model: Any) -> tuple[np.ndarray, dict[str, np.ndarray], float, float]:
+    """The artifact's golden set (recorded tolerances) or, for an unsaved model, ``infer`` on golden inputs."""
+    from .artifacts import GOLDEN_FILE, check_file, read_golden
+
+    directory = getattr(model, "artifact_dir", None)
+    config = getattr(model, "artifact_config", None) or {}
+    meta = (config.get("files") or {}).get(GOLDEN_FILE)
+    recorded = config.get("golden") or {}
+    atol = float(recorded.get("atol", getattr(model, "golden_atol", 1e-5)))
+    rtol = float(recorded.get("rtol", getattr(model, "golden_rtol", 1e-4)))
+    if directory is not None and meta is not None and (Path(directory) / GOLDEN_FILE).is_file():
+        path = Path(directory) / GOLDEN_FILE
+        check_file(path, meta, name=GOLDEN_FILE)
+        inputs, outputs = read_golden(path)
+        return np.asarray(inputs["x"], dtype=np.float32), outputs, atol, rtol
+    inputs = model.golden_inputs()
+    outputs = {k: np.asarray(v) for k, v in model.infer(inputs).items()}
+    return np.asarray(inputs["x"], dtype=np.float32), outputs, atol, rtol
+
+
+def _count_inputs(n_genes: int) -> Callable[[int], np.ndarray]:
+    def make(b: int) -> np.ndarray:
+        rng = np.random.default_rng(1000 + b)
+        counts = rng.poisson(1.0, size=(b, n_genes)).astype(np.float32)
+        counts[:, 0] += 1  # no empty cell
+        return counts
+
+    return make
+
+
+def _state_inputs(model: Any) -> Callable[[int], np.ndarray]:
+    return lambda b: np.asarray(model.golden_inputs(n=b, seed=1000 + b)["x"], dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(model_or_name: Any) -> tuple[Any, str]:
+    if isinstance(model_or_name, (str, os.PathLike)):
+        from .sources import load_source
+
+        name = str(model_or_name) if isinstance(model_or_name, str) else f"local-dir:{model_or_name}"
+        return load_source(model_or_name), name
+    directory = getattr(model_or_name, "artifact_dir", None)
+    return model_or_name, f"local-dir:{directory}" if directory is not None else f"<unsaved {model_or_name.name}>"
+
+
+def export_onnx(
+    model: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    opset: int | None = None,
+    fp16: bool = False,
+    from_counts: bool = False,
+    overwrite: bool = False,
+    batch_sizes: Sequence[int] = VALIDATION_BATCHES,
+    on_step: Callable[[str], None] | None = None,
+) -> ExportReport:
+    """Export ``model`` (a trained model, or a name ``cellzoo.load`` accepts) to ``out_dir``.
+
+    Writes ``model.onnx`` (plus ``model.from_counts.onnx`` / ``model.fp16.onnx`` when asked) and
+    ``export.json``; see the module docstring. Raises :class:`~cellzoo.errors.IntegrityError`
+    with the report when a validation check fails, and then writes nothing.
+    """
+    t_start = time.perf_counter()
+    step = on_step or (lambda _text: None)
+    model, source = _load(model)
+    module, names = export_module_of(model)
+    arch = getattr(model, "name", type(model).__name__.lower())
+    state, target_sum = _contract(model)
+    if from_counts and state != "log1p_norm":
+        raise ConfigError(
+            f"--from-counts puts counts → log1p_norm into the graph, but {arch!r} takes {state!r} input; there is "
+            "nothing to add. Export without --from-counts"
+        )
+    n_genes = len(model.manifest.genes) if getattr(model, "manifest", None) is not None else None
+    golden = _golden(model)
+    if n_genes is None:
+        n_genes = int(golden[0].shape[1])
+    atol = float(getattr(model, "export_atol", getattr(model, "golden_atol", 1e-5)))
+    rtol = float(getattr(model, "export_rtol", getattr(model, "golden_rtol", 1e-4)))
+    fp16_atol = float(getattr(model, "export_fp16_atol", FP16_ATOL))
+    fp16_rtol = float(getattr(model, "export_fp16_rtol", FP16_RTOL))
+    parent = _parent(model, source)
+    example = np.asarray(golden[0][:2], dtype=np.float32)
+    widths = [(n, int(v.shape[1]) if v.ndim > 1 else 1) for n, v in _torch_outputs(module, example, names).items()]
+    argmax_output = "proba" if "proba" in names else None
+    reference = lambda x: _torch_outputs(module, x, names)  # noqa: E731
+
+    variants = [_Variant(EXPORT_FILE, module, state, "float32", atol, rtol, _state_inputs(model), reference, golden)]
+    if from_counts:
+        contract = model.contract
+
+        def counts_reference(counts: np.ndarray) -> dict[str, np.ndarray]:
+            from .data.contract import to_input_state
+
+            return reference(np.asarray(to_input_state(counts, "counts", contract), dtype=np.float32))
+
+        wrapped = CountsToLog1p(module, target_sum).eval()
+        variants.append(
+            _Variant(FROM_COUNTS_FILE, wrapped, "counts", "float32", atol, rtol, _count_inputs(n_genes), counts_reference)
+        )
+    if fp16:
+        fp16_golden = (golden[0], golden[1], fp16_atol, fp16_rtol)
+        fp16_variant = _Variant(
+            FP16_FILE, Float16(module), state, "float16", fp16_atol, fp16_rtol, _state_inputs(model), reference,
+            fp16_golden, argmax_output,
+        )  # fmt: skip
+        variants.append(fp16_variant)
+
+    out_dir = Path(out_dir).expanduser()
+    report = ExportReport(str(out_dir), arch, source, parent["sha256"], None, {})
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        for v in variants:
+            t0 = time.perf_counter()
+            path = tmp / v.file
+            step(f"exporting {v.file}")
+            program = _export_graph(v.module, v.inputs(2), names, path, opset, arch)
+            report.opset = _opset(program)
+            report.versions = _versions(report.opset)
+            info = _info(
+                model, widths, graph_state=v.input_state, precision=v.precision, atol=v.atol, rtol=v.rtol,
+                parent=parent, versions=report.versions,
+            )  # fmt: skip
+            _save(program, path, info.to_metadata(), v.module)
+            step(f"validating {v.file}")
+            checks = _validate(path, v, names, n_genes, batch_sizes)
+            seconds = round(time.perf_counter() - t0, 3)
+            report.variants.append(
+                VariantReport(
+                    v.file, v.input_state, v.precision, v.atol, v.rtol, checks, _sha256(path), path.stat().st_size, seconds
+                )
+            )
+        report.seconds = round(time.perf_counter() - t_start, 3)
+        (tmp / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        if not report.passed:
+            error = IntegrityError(
+                f"the exported model does not reproduce the torch model; nothing was written.\n{report.summary()}"
+            )
+            error.report = report
+            raise error
+    return report
+
+
+def _finite(value: float | None) -> float | None:
+    """A difference for the JSON report: NaN/inf (reported in the detail) become null."""
+    return value if value is not None and math.isfinite(value) else None

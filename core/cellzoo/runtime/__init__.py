@@ -1,0 +1,46 @@
+"""Run exported cellzoo models with onnxruntime, numpy and anndata only — no torch.
+
+::
+
+    from cellzoo.runtime import Session, annotate_h5ad
+
+    session = Session("scanna-onnx/model.onnx", device="cuda")   # fails loudly if CUDA did not start
+    run = annotate_h5ad(session, "cells.h5ad", "annotated.h5ad")  # streams the file in chunks
+    print(run.alignment.summary(), f"{run.cells_per_second:,.0f} cells/s")
+
+Importing this package never imports torch (``tests/test_runtime.py`` checks ``sys.modules`` in a
+fresh interpreter), so it deploys with ``pip install 'cellzoo[runtime]'``. The ONNX metadata
+it reads is described in :mod:`cellzoo.runtime.metadata`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {
+    "Session": "session",
+    "ProviderFallbackWarning": "session",
+    "default_threads": "session",
+    "ModelInfo": "metadata",
+    "model_info": "metadata",
+    "annotate_h5ad": "annotate",
+    "annotate_adata": "annotate",
+    "AnnotationRun": "annotate",
+    "result_keys": "annotate",
+    "verify_onnx": "verify",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cellzoo.runtime' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,69 @@
+"""Check an exported model against the golden set of the artifact it came from (``cellzoo verify``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArtifactError, ConfigError, IntegrityError
+from .session import Session
+
+
+def verify_onnx(
+    path: str | os.PathLike[str],
+    artifact_dir: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
+    atol: float | None = None,
+    rtol: float | None = None,
+    strict: bool = False,
+):
+    """Run the artifact's golden inputs (``test/io.safetensors``) through ``path`` with onnxruntime.
+
+    The ONNX file must name the artifact's ``model.safetensors`` sha256 as its parent (else
+    :class:`~cellzoo.errors.IntegrityError`: it was exported from other weights). Tolerances
+    default to the looser of the artifact's golden tolerance and the one validated at export
+    (an fp16 export declares its own). Returns a :class:`cellzoo.artifacts.VerifyReport`; with
+    ``strict=True`` a failure raises :class:`~cellzoo.errors.IntegrityError`.
+    """
+    from ..artifacts import GOLDEN_FILE, WEIGHTS_FILE, VerifyReport, _compare, check_file, read_config, read_golden
+
+    path, artifact_dir = Path(path).expanduser(), Path(artifact_dir).expanduser()
+    session = Session(path, device=device)
+    info = session.info
+    if not info.is_cellzoo:
+        raise ArtifactError(f"{path} is not a cellzoo export; only a file written by `cellzoo export` names its parent")
+    config = read_config(artifact_dir)
+    weights = config["files"].get(WEIGHTS_FILE) or {}
+    if info.parent_sha256 != weights.get("sha256"):
+        raise IntegrityError(
+            f"{path} was exported from weights with sha256 {info.parent_sha256}, but {artifact_dir} holds "
+            f"{weights.get('sha256')}: they are different models. Export this artifact again with "
+            f"`cellzoo export local-dir:{artifact_dir} -o DIR`"
+        )
+    if info.input_state != info.contract_state:
+        raise ConfigError(
+            f"{path} takes {info.input_state} (a --from-counts export) but the golden inputs are "
+            f"{info.contract_state}; verify the model.onnx exported beside it"
+        )
+    golden_path = artifact_dir / GOLDEN_FILE
+    meta = config["files"].get(GOLDEN_FILE)
+    if meta is None or not golden_path.is_file():
+        raise ArtifactError(f"{artifact_dir} has no golden set ({GOLDEN_FILE}); re-save it with cellzoo.save")
+    check_file(golden_path, meta, name=GOLDEN_FILE)
+    inputs, expected = read_golden(golden_path)
+    x = inputs.get(session.input_name, inputs.get("x"))
+    if x is None:
+        raise ArtifactError(f"{golden_path} has no input named {session.input_name!r} (inputs: {sorted(inputs)})")
+    recorded = config.get("golden") or {}
+    atol = float(atol if atol is not None else max(recorded.get("atol", 1e-5), info.tolerance.get("atol", 0.0)))
+    rtol = float(rtol if rtol is not None else max(recorded.get("rtol", 1e-4), info.tolerance.get("rtol", 0.0)))
+    got = session.run(np.asarray(x, dtype=np.float32))
+    report = VerifyReport(source=f"onnx:{path}", n=int(x.shape[0]), atol=atol, rtol=rtol)
+    for name in sorted(set(expected) | set(got)):
+        report.checks.append(_compare(name, got.get(name), expected.get(name), atol, rtol))
+    if strict and not report.passed:
+        raise IntegrityError(f"{path} does not reproduce the golden outputs of {artifact_dir}.\n{report.summary()}")
+    return report
