@@ -11,9 +11,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cellzoo
 import numpy as np
 import pytest
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+import cellzoo
 from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
 from cellzoo.artifacts import (
     CONFIG_FILE,
@@ -27,8 +30,6 @@ from cellzoo.artifacts import (
 )
 from cellzoo.errors import ArtifactError, ConfigError, IntegrityError, NotFittedError
 from cellzoo.testing import tiny_annotate_adata
-from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
 # -- a toy model with the awkward cases: float64 and int64 tensors, a tuple config, failure switches
 

@@ -6,8 +6,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import cellzoo
 import pytest
+
+import cellzoo
 from cellzoo import DatasetSpec, MetricSpec, ModelSpec, hookimpl
 from cellzoo.errors import ArtifactError, ConfigError, HubError, UnknownNameError
 from cellzoo.paths import artifact_dir, home, models_dir
@@ -192,13 +193,13 @@ def test_an_architecture_is_not_a_checkpoint(zoo_pm):
         cellzoo.load("majorty")
 
 
-def test_a_checkpoint_not_in_the_cache_says_where_and_how(zoo_pm, monkeypatch, tmp_path):
+def test_a_checkpoint_neither_cached_nor_registered_lists_the_registry(zoo_pm, monkeypatch, tmp_path):
     monkeypatch.setenv("CELLZOO_HOME", str(tmp_path / "home"))
-    with pytest.raises(ArtifactError) as info:
+    with pytest.raises(UnknownNameError) as info:
         cellzoo.load("majority.pbmc")
     message = str(info.value)
-    assert str(tmp_path / "home" / "models" / "majority.pbmc") in message
-    assert "cellzoo pull majority.pbmc" in message and "cellzoo build majority.pbmc" in message
+    assert "unknown pretrained checkpoint 'majority.pbmc'" in message
+    assert "cellzoo list --pretrained" in message
 
 
 def test_a_checkpoint_in_the_cache_loads(saved_majority):

@@ -191,7 +191,7 @@ def _serialize(arrays: dict[str, np.ndarray], arch: str) -> bytes:
     from safetensors.numpy import save as st_save
 
     try:
-        return st_save(arrays, metadata={"format": "np", "cellzoo_format": str(FORMAT_VERSION)})
+        return st_save(arrays, metadata={"format": "np"})  # one key: safetensors orders metadata by hash map
     except SafetensorError as exc:
         raise ArtifactError(f"could not write the arrays of model {arch!r} with safetensors: {exc}") from exc
 

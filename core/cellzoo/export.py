@@ -56,7 +56,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -145,7 +144,10 @@ class ExportReport:
     directory: str
     architecture: str
     source: str
-    parent_sha256: str
+    #: the artifact's model.safetensors sha256 (None for a model that was never saved)
+    parent_sha256: str | None
+    #: sha256 of the weights themselves (see cellzoo.runtime.verify.weights_sha256)
+    weights_sha256: str
     opset: int | None
     versions: dict[str, str]
     variants: list[VariantReport] = field(default_factory=list)
@@ -337,17 +339,19 @@ def _sha256(path: Path) -> str:
 
 
 def _parent(model: Any, source: str) -> dict[str, Any]:
-    """The weights the export came from: the artifact's recorded sha256, or that of a fresh save."""
-    from .artifacts import WEIGHTS_FILE, _checked_arrays, _serialize
+    """The weights the export came from: the artifact's recorded file hash and a content hash."""
+    from .artifacts import WEIGHTS_FILE
+    from .runtime.verify import weights_sha256
 
     config = getattr(model, "artifact_config", None)
     recorded = ((config or {}).get("files") or {}).get(WEIGHTS_FILE) or {}
-    if recorded.get("sha256"):
-        return {"source": source, "file": WEIGHTS_FILE, "sha256": recorded["sha256"], "saved": True}
-    # not saved yet: the hash cellzoo.save would record for these weights
-    arch = getattr(model, "name", "model")
-    weights = _serialize(_checked_arrays(model.state_tensors(), "state_tensors()", arch), arch)
-    return {"source": source, "file": WEIGHTS_FILE, "sha256": hashlib.sha256(weights).hexdigest(), "saved": False}
+    return {
+        "source": source,
+        "file": WEIGHTS_FILE,
+        "sha256": recorded.get("sha256"),
+        "weights_sha256": weights_sha256(model.state_tensors()),
+        "saved": bool(recorded.get("sha256")),
+    }
 
 
 def _contract(model: Any) -> tuple[str, float | None]:
@@ -641,7 +645,7 @@ def export_onnx(
         variants.append(fp16_variant)
 
     out_dir = Path(out_dir).expanduser()
-    report = ExportReport(str(out_dir), arch, source, parent["sha256"], None, {})
+    report = ExportReport(str(out_dir), arch, source, parent["sha256"], parent["weights_sha256"], None, {})
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         for v in variants:
             t0 = time.perf_counter()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError, ConfigError, HubError, UnknownNameError
+from .errors import ConfigError, HubError, UnknownNameError
 
 LOCAL_DIR = "local-dir"
 HF_HUB = "hf-hub"
@@ -27,6 +27,7 @@ PREFIXES = (LOCAL_DIR, HF_HUB)
 
 _LOAD_OPTIONS = {"verify_hashes"}
 _HUB_OPTIONS = _LOAD_OPTIONS | {"revision", "cache_dir", "local_files_only", "token"}
+_CHECKPOINT_OPTIONS = _LOAD_OPTIONS | {"revision", "no_build"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def load_source(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Any:
     if source.kind == HF_HUB:
         _check_options(kwargs, _HUB_OPTIONS, name_or_path)
         return _load_from_hub(source, **kwargs)
-    _check_options(kwargs, _LOAD_OPTIONS, name_or_path)
+    _check_options(kwargs, _CHECKPOINT_OPTIONS, name_or_path)
     return _load_checkpoint(source.target, **kwargs)
 
 
@@ -116,9 +117,9 @@ def _check_options(kwargs: dict[str, Any], allowed: set[str], name: str) -> None
         raise ConfigError(f"loading {name!r} takes no option {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
 
 
-def _load_checkpoint(name: str, **kwargs: Any) -> Any:
-    from .artifacts import CONFIG_FILE, load_artifact
-    from .paths import artifact_dir
+def _load_checkpoint(name: str, *, revision: str | None = None, no_build: bool = False, **kwargs: Any) -> Any:
+    from .artifacts import load_artifact
+    from .hub import resolve_pretrained
     from .registry import list_models
 
     arch, dot, tag = name.partition(".")
@@ -136,14 +137,8 @@ def _load_checkpoint(name: str, **kwargs: Any) -> Any:
         raise UnknownNameError(
             "model", arch, installed, hint=f" ({name!r} names a checkpoint of architecture {arch!r}.)"
         )
-    directory = artifact_dir(name)
-    if (directory / CONFIG_FILE).is_file():
-        return load_artifact(directory, **kwargs)
-    raise ArtifactError(
-        f"checkpoint {name!r} is not in the local cache at {directory}. Get it with `cellzoo pull {name}` "
-        f"(download from the Hub) or `cellzoo build {name}` (train it here from its registry recipe), or load "
-        "an artifact you have with local-dir:PATH. Set CELLZOO_HOME to use another cache folder."
-    )
+    # cache → Hub at the pinned revision → local build from the registry recipe
+    return load_artifact(resolve_pretrained(name, revision=revision, no_build=no_build), **kwargs)
 
 
 def _load_from_hub(

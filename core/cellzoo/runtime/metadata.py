@@ -21,8 +21,9 @@ key                        value
                            ``before_graph`` (done by the caller) and ``in_graph``
 ``cellzoo.input_contract`` JSON: the model's own input contract (``state``, ``target_sum``)
 ``cellzoo.outputs``        JSON list of ``{name, shape, meaning}``
-``cellzoo.parent``         JSON: ``source``, ``file`` (``model.safetensors``), ``sha256``, ``saved``
-``cellzoo.parent_sha256``  the same sha256, flat, for tools that read one key
+``cellzoo.parent``         JSON: ``source``, ``file`` (``model.safetensors``), its ``sha256`` (null when the
+                           model was never saved), ``weights_sha256`` (of the numbers), ``saved``
+``cellzoo.parent_sha256``  the file sha256, flat, for tools that read one key
 ``cellzoo.precision``      ``float32`` or ``float16`` (the weights; inputs and outputs stay float32)
 ``cellzoo.tolerance``      JSON: ``atol``, ``rtol`` against the torch model, as validated at export
 ``cellzoo.versions``       JSON: cellzoo, torch, onnx, onnxscript, onnxruntime, opset

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ArtifactError, ConfigError, IntegrityError
 from .session import Session
+
+
+def weights_sha256(tensors: Mapping[str, np.ndarray]) -> str:
+    """A content hash of weights: sha256 of their safetensors serialisation without metadata.
+
+    The file hash of ``model.safetensors`` names the file; this names the numbers, and is the
+    same for the same arrays whatever metadata a save wrote beside them.
+    """
+    from safetensors.numpy import save
+
+    arrays = {str(k): np.ascontiguousarray(v) for k, v in sorted(tensors.items())}
+    return hashlib.sha256(save(arrays)).hexdigest()
 
 
 def verify_onnx(
@@ -28,7 +42,7 @@ def verify_onnx(
     (an fp16 export declares its own). Returns a :class:`cellzoo.artifacts.VerifyReport`; with
     ``strict=True`` a failure raises :class:`~cellzoo.errors.IntegrityError`.
     """
-    from ..artifacts import GOLDEN_FILE, WEIGHTS_FILE, VerifyReport, _compare, check_file, read_config, read_golden
+    from ..artifacts import GOLDEN_FILE, VerifyReport, _compare, check_file, read_config, read_golden
 
     path, artifact_dir = Path(path).expanduser(), Path(artifact_dir).expanduser()
     session = Session(path, device=device)
@@ -36,13 +50,7 @@ def verify_onnx(
     if not info.is_cellzoo:
         raise ArtifactError(f"{path} is not a cellzoo export; only a file written by `cellzoo export` names its parent")
     config = read_config(artifact_dir)
-    weights = config["files"].get(WEIGHTS_FILE) or {}
-    if info.parent_sha256 != weights.get("sha256"):
-        raise IntegrityError(
-            f"{path} was exported from weights with sha256 {info.parent_sha256}, but {artifact_dir} holds "
-            f"{weights.get('sha256')}: they are different models. Export this artifact again with "
-            f"`cellzoo export local-dir:{artifact_dir} -o DIR`"
-        )
+    _check_parent(path, artifact_dir, info.parent, config)
     if info.input_state != info.contract_state:
         raise ConfigError(
             f"{path} takes {info.input_state} (a --from-counts export) but the golden inputs are "
@@ -67,3 +75,20 @@ def verify_onnx(
     if strict and not report.passed:
         raise IntegrityError(f"{path} does not reproduce the golden outputs of {artifact_dir}.\n{report.summary()}")
     return report
+
+
+def _check_parent(path: Path, artifact_dir: Path, parent: Mapping[str, object], config: Mapping[str, object]) -> None:
+    """The ONNX file must come from these weights: the same file hash, or the same numbers."""
+    from ..artifacts import WEIGHTS_FILE, read_safetensors
+
+    recorded = (config["files"].get(WEIGHTS_FILE) or {}).get("sha256")
+    if parent.get("sha256") and parent.get("sha256") == recorded:
+        return
+    weights = parent.get("weights_sha256")
+    if weights and weights == weights_sha256(read_safetensors(artifact_dir / WEIGHTS_FILE)):
+        return
+    raise IntegrityError(
+        f"{path} was exported from other weights than those in {artifact_dir} (ONNX parent sha256 "
+        f"{parent.get('sha256') or 'unsaved'}, weights {weights}; artifact {recorded}): they are different models. "
+        f"Export this artifact again with `cellzoo export local-dir:{artifact_dir} -o DIR`"
+    )

@@ -270,3 +270,24 @@ def test_predicting_a_saved_model_does_not_import_sklearn(name, tmp_path):
         """
     )
     assert out.strip() == "False"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "min_accuracy", "min_f1_macro"), [("logreg", 0.83, 0.67), ("linear_svm", 0.81, 0.66)])
+def test_pbmc68k_reduced_cross_validation(zoo, name, min_accuracy, min_f1_macro):
+    """5-fold stratified CV on pbmc68k_reduced stays near the numbers in the README (0.847/0.693, 0.828/0.686)."""
+    scdata = pytest.importorskip("cellzoo_scdata.plugin")
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    zoo.register(scdata, name="scdata", distribution="cellzoo-scdata")
+    adata = cellzoo.get_dataset("pbmc68k_reduced")
+    y = adata.obs["bulk_labels"].astype(str).to_numpy()
+    accuracy, f1 = [], []
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(y, y):
+        model = cellzoo.create_model(name).fit(adata[train].copy(), "bulk_labels")
+        pred = model.predict(adata[test].copy()).labels.astype(str)
+        accuracy.append(np.mean(pred == y[test]))
+        f1.append(f1_score(y[test], pred, average="macro", labels=np.unique(y[test]), zero_division=0))
+    assert np.mean(accuracy) >= min_accuracy
+    assert np.mean(f1) >= min_f1_macro
