@@ -11,20 +11,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import cellzoo
 import numpy as np
 import onnx
 import onnx.numpy_helper
 import pytest
 import torch
+from click.testing import CliRunner
+from torch import nn
+
+import cellzoo
 from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
 from cellzoo.errors import ConfigError, IntegrityError, NotFittedError, ProtocolError
 from cellzoo.export import EXPORT_FILE, FP16_FILE, FROM_COUNTS_FILE, REPORT_FILE, export_onnx, verify_onnx
 from cellzoo.plugins import ZooPluginManager, use_plugin_manager
 from cellzoo.runtime import Session
 from cellzoo.testing import tiny_annotate_adata
-from click.testing import CliRunner
-from torch import nn
 
 N_GENES = 24
 N_CLASSES = 3
@@ -142,7 +143,8 @@ class BakedBatchModule(nn.Module):
 
     def forward(self, x: torch.Tensor):
         proba, attention = self.net(x)
-        return proba.reshape(2, -1).reshape(-1, proba.shape[1]), attention
+        # int() turns the symbolic batch size into the example's number
+        return proba * torch.ones(int(x.shape[0]), 1), attention
 
 
 class BakedBatchAttention(TinyAttention):
@@ -331,9 +333,13 @@ def test_a_mismatch_fails_the_export_and_writes_nothing(zoo, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_baked_batch_size_is_refused(zoo, tmp_path):
-    with pytest.raises(ProtocolError, match="batch size must not be baked"):
+def test_a_baked_batch_size_fails_validation(zoo, tmp_path):
+    # torch's exporter falls back to the example's batch size here; validation must catch it
+    with pytest.raises(IntegrityError) as info:
         export_onnx(train("tinybaked"), tmp_path / "baked")
+    failed = {c.name for c in info.value.report.variant(EXPORT_FILE).checks if not c.passed}
+    assert "input x: dynamic batch × genes" in failed
+    assert "batch 7: onnxruntime vs torch" in failed and "batch 2: onnxruntime vs torch" not in failed
     assert not (tmp_path / "baked").exists()
 
 

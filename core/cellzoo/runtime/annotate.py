@@ -111,8 +111,14 @@ def _h5_reader(elem: Any, where: str, path: Path) -> tuple[tuple[int, int], Call
                 "without loading it all. Convert it once: adata = anndata.read_h5ad(path); adata.X = adata.X.tocsr(); "
                 "adata.write_h5ad(path)"
             )
-        whole = matrix.to_memory().tocsr()
-        return tuple(whole.shape), lambda a, b: whole[a:b]
+        loaded: list[Any] = []
+
+        def read_csc(a: int, b: int) -> Any:
+            if not loaded:  # only when this matrix is the one used (or sampled)
+                loaded.append(matrix.to_memory().tocsr())
+            return loaded[0][a:b]
+
+        return tuple(matrix.shape), read_csc
     return tuple(matrix.shape), lambda a, b: matrix[a:b]
 
 
@@ -602,7 +608,9 @@ def annotate_h5ad(
         sources = _h5_sources(f, data, gene_column)
         source, state, alignment, chosen, proba_name = _plan(session, sources, str(data), outputs, min_overlap)
         keys = result_keys(session.info.architecture, chosen)
-        clashes = _existing(keys, lambda attr, key: attr in f and key in _members(f[attr]))
+        # every key an earlier run of this model may have written, so that none survives an overwrite
+        earlier = result_keys(session.info.architecture, session.output_names)
+        clashes = _existing(earlier, lambda attr, key: attr in f and key in _members(f[attr]))
         if clashes and not overwrite:
             raise InputError(
                 f"{data} already has {', '.join(clashes)} (an earlier cellzoo run?); pass --overwrite to replace them"
@@ -619,9 +627,8 @@ def annotate_h5ad(
             shutil.copyfile(data, tmp)
             copy_seconds = time.perf_counter() - t0
             with h5py.File(tmp, "r+") as out:
-                if clashes:
-                    for attr, key in keys.values():
-                        _remove(out, attr, key)
+                for attr, key in earlier.values():
+                    _remove(out, attr, key)
                 results = _H5adResults(out, keys, source.n_obs, {n: widths[n] for n in chosen}, chunk)
                 codes, infer, prep = _run(session, source, prepare, results, chosen, proba_name, chunk, prefetch, on_chunk)
                 labels, classes = _labels(session, codes, widths[proba_name])
@@ -646,10 +653,16 @@ def annotate_adata(
     t_start = time.perf_counter()
     source, state, alignment, chosen, proba_name = _plan(session, sources, "the AnnData", outputs, min_overlap)
     keys = result_keys(session.info.architecture, chosen)
+    earlier = result_keys(session.info.architecture, session.output_names)
     members = {"obs": adata.obs.columns, "obsm": adata.obsm.keys(), "uns": adata.uns.keys()}
-    clashes = _existing(keys, lambda attr, key: key in members[attr])
+    clashes = _existing(earlier, lambda attr, key: key in members[attr])
     if clashes and not overwrite:
         raise InputError(f"the AnnData already has {', '.join(clashes)}; pass overwrite=True to replace them")
+    for attr, key in earlier.values():
+        if attr == "obs" and key in adata.obs.columns:
+            del adata.obs[key]
+        elif attr != "obs":
+            getattr(adata, attr).pop(key, None)
     widths = _widths(session, chosen, proba_name)
     chunk = int(chunk_size) if chunk_size else auto_chunk_size(len(source.var_names), session.n_genes)
     prepare = ChunkPreparer(source, state, session, alignment, "the AnnData", lambda rows: list(adata.obs_names[rows]))

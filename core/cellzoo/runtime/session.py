@@ -214,6 +214,10 @@ class Session:
                 f"the input has NaN or infinite values in {len(rows)} cells (rows {', '.join(map(str, rows[:5]))}"
                 f"{', …' if len(rows) > 5 else ''}); drop those cells or redo the preprocessing from raw counts"
             )
+        if self.device == "tensorrt" and len(x) > TRT_MAX_BATCH:
+            # the engine's profile ends at TRT_MAX_BATCH cells
+            parts = [self._run_bound(x[i : i + TRT_MAX_BATCH]) for i in range(0, len(x), TRT_MAX_BATCH)]
+            return {name: np.concatenate([p[name] for p in parts]) for name in self.output_names}
         if self._binding:
             return self._run_bound(x)
         return dict(zip(self.output_names, self._session.run(None, {self.input_name: x})))

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from cellzoo.errors import ConfigError
 
+#: what early stopping can watch on the validation cells
+MONITORS = ("loss", "accuracy")
+
 
 @dataclass(frozen=True)
 class ActinnConfig:
@@ -34,10 +37,16 @@ class ActinnConfig:
     scale_to: float = 20000.0
     #: genes are kept when total expression and CV lie within these training-set percentiles
     gene_percentiles: tuple[float, float] = (1.0, 99.0)
+    #: at least this many optimizer steps, whatever ``epochs`` says (epochs are raised for small data)
+    min_steps: int = 0
     #: share of the training cells held out (stratified) for early stopping; 0 disables it
     val_fraction: float = 0.1
+    #: early stopping only runs when the held-out share has at least this many cells (else all cells train)
+    min_val_cells: int = 256
     patience: int = 10
     min_delta: float = 0.0
+    #: what early stopping watches on the validation cells: "loss" (cross-entropy) or "accuracy"
+    monitor: str = "loss"
     #: "auto" (CUDA when available), "cpu", "cuda", ...
     device: str = "auto"
 
@@ -61,8 +70,14 @@ class ActinnConfig:
             problems.append(f"scale_to={self.scale_to!r} must be positive")
         pct = self.gene_percentiles
         if len(pct) != 2 or not 0.0 <= pct[0] < pct[1] <= 100.0:
-            problems.append(f"gene_percentiles={self.gene_percentiles!r} must be (low, high) with 0 <= low < high <= 100")
+            problems.append(
+                f"gene_percentiles={self.gene_percentiles!r} must be (low, high) with 0 <= low < high <= 100"
+            )
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
+        if self.min_steps < 0 or self.min_val_cells < 0:
+            problems.append(f"min_steps={self.min_steps!r} and min_val_cells={self.min_val_cells!r} must be >= 0")
+        if self.monitor not in MONITORS:
+            problems.append(f"monitor={self.monitor!r} must be one of {MONITORS}")
         if problems:
             raise ConfigError("invalid actinn configuration: " + "; ".join(problems))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+
 from cellzoo import Annotator, check_state_keys
 from cellzoo.errors import ArtifactError
 
@@ -35,6 +37,27 @@ def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(order[~held]), np.sort(order[held])
 
 
+def steps_per_epoch(n_cells: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of ``cellzoo.training.train_classifier`` (a trailing batch of one cell is folded)."""
+    steps = math.ceil(n_cells / batch_size)
+    return steps - 1 if steps > 1 and n_cells % batch_size == 1 else steps
+
+
+def training_plan(y: np.ndarray, config: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(train_rows, val_rows, epochs)`` for a fit on cells with class codes ``y``.
+
+    Early stopping needs a validation set large enough to be trusted: below ``min_val_cells``
+    held-out cells, every cell trains and ``val_rows`` is empty. ``epochs`` is raised so that
+    training makes at least ``min_steps`` optimizer steps — small data sets get enough updates,
+    large ones keep the configured number of epochs.
+    """
+    train_rows, val_rows = validation_split(y, config.val_fraction, config.seed)
+    if len(val_rows) < config.min_val_cells:
+        train_rows, val_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
+    epochs = max(int(config.epochs), math.ceil(config.min_steps / steps_per_epoch(len(train_rows), config.batch_size)))
+    return train_rows, val_rows, epochs
+
+
 class Actinn(Annotator):
     """ACTINN (Ma & Pellegrini 2020): scale to 20,000 → log2(x+1) → gene filter → 100-50-25 MLP.
 
@@ -55,6 +78,8 @@ class Actinn(Annotator):
         #: the manifest genes that pass the training-set filter, in manifest order
         self.kept_genes: tuple[str, ...] | None = None
         self.history = None
+        self.planned_epochs: int | None = None
+        self.validation_cells: int | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -82,11 +107,13 @@ class Actinn(Annotator):
         features = features[:, np.flatnonzero(mask)]
         self.net = ActinnNet(int(mask.sum()), len(self.classes), cfg.hidden)
 
-        train_rows, val_rows = validation_split(y, cfg.val_fraction, cfg.seed)
+        train_rows, val_rows, epochs = training_plan(y, cfg)
+        self.planned_epochs, self.validation_cells = epochs, len(val_rows)
         X_val = y_val = early = None
         if len(val_rows):
             X_val, y_val = features[val_rows], y[val_rows]
-            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode="min")
+            mode = "min" if cfg.monitor == "loss" else "max"
+            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode=mode)
         optimizer = torch.optim.Adam(
             self.net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
@@ -98,7 +125,7 @@ class Actinn(Annotator):
             y[train_rows],
             X_val,
             y_val,
-            epochs=cfg.epochs,
+            epochs=epochs,
             batch_size=cfg.batch_size,
             optimizer=optimizer,
             loss_fn=torch.nn.CrossEntropyLoss(),
@@ -146,6 +173,8 @@ class Actinn(Annotator):
         state["kept_genes"] = list(self.kept_genes)
         if self.history is not None:
             state["training"] = {
+                "epochs_planned": self.planned_epochs,
+                "validation_cells": self.validation_cells,
                 "epochs_run": self.history.epochs,
                 "best_epoch": self.history.best_epoch,
                 "stopped_early": self.history.stopped_early,
@@ -157,7 +186,9 @@ class Actinn(Annotator):
         super().restore_artifact_state(state)
         kept = state.get("kept_genes")
         if not isinstance(kept, list) or not kept or not all(isinstance(g, str) for g in kept):
-            raise ArtifactError("config.json lacks ACTINN's 'kept_genes' list (the gene filter); the artifact is damaged")
+            raise ArtifactError(
+                "config.json lacks ACTINN's 'kept_genes' list (the gene filter); the artifact is damaged"
+            )
         unknown = sorted(set(kept) - set(self.manifest.genes))
         if unknown:
             raise ArtifactError(

@@ -10,9 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import scipy.sparse as sp  # noqa: E402
+
 import cellzoo  # noqa: E402
 import cellzoo_actinn.hooks  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
 from cellzoo.errors import ArtifactError, ConfigError, InputError  # noqa: E402
 from cellzoo.testing import log1p_normalised, tiny_annotate_adata, zoo_pm  # noqa: E402, F401
 from cellzoo_actinn.model import validation_split  # noqa: E402
@@ -78,7 +79,7 @@ def test_cells_are_scaled_to_20000_before_log2():
     counts = np.array([[1.0, 3.0, 0.0, 6.0], [0.0, 0.0, 0.0, 0.0], [5.0, 5.0, 5.0, 5.0]])
     logged = np.log1p(counts / np.maximum(counts.sum(1, keepdims=True), 1) * 1e4)
     features = scaled_log2(logged)
-    np.testing.assert_allclose((2.0 ** features - 1).sum(axis=1), [20000, 0, 20000], rtol=1e-5)
+    np.testing.assert_allclose((2.0**features - 1).sum(axis=1), [20000, 0, 20000], rtol=1e-5)
     np.testing.assert_allclose(features[0], np.log2(1 + counts[0] / 10 * 20000), rtol=1e-5)
     # the normalisation constant of the input does not matter, and sparse gives the same matrix
     np.testing.assert_allclose(scaled_log2(np.log1p(counts * 7.0)), features, rtol=1e-5)
@@ -124,7 +125,9 @@ def test_the_inference_graph_applies_the_same_preprocessing(fitted, data):
     x = np.log1p(data[1].X / data[1].X.sum(1, keepdims=True) * 1e4).astype(np.float32)
     module = fitted.export_module()
     kept = np.isin(fitted.manifest.genes, fitted.kept_genes)
-    np.testing.assert_allclose(module.features(torch.from_numpy(x)).numpy(), scaled_log2(x)[:, kept], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        module.features(torch.from_numpy(x)).numpy(), scaled_log2(x)[:, kept], rtol=1e-4, atol=1e-4
+    )
     assert isinstance(module, ActinnInference)
 
 
@@ -175,7 +178,13 @@ def test_learning_rate_decays_by_095_every_decay_every_batches(data, monkeypatch
 
 def test_defaults_are_the_reference_recipe():
     cfg = cellzoo.create_model("actinn").config
-    assert (cfg.hidden, cfg.lr, cfg.weight_decay, cfg.lr_decay, cfg.decay_every) == ((100, 50, 25), 1e-4, 5e-3, 0.95, 1000)
+    assert (cfg.hidden, cfg.lr, cfg.weight_decay, cfg.lr_decay, cfg.decay_every) == (
+        (100, 50, 25),
+        1e-4,
+        5e-3,
+        0.95,
+        1000,
+    )
     assert (cfg.epochs, cfg.batch_size, cfg.scale_to, cfg.gene_percentiles) == (50, 128, 20000.0, (1.0, 99.0))
 
 
@@ -236,3 +245,10 @@ def test_listing_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_small_data_trains_at_least_min_steps_on_every_cell(data):
+    model = cellzoo.create_model("actinn", epochs=2, batch_size=16, min_steps=40)
+    model.fit(data[0], LABEL)  # 120 cells: the 12-cell validation share is below min_val_cells
+    assert model.validation_cells == 0 and not model.history.val_loss
+    assert model.planned_epochs == model.history.epochs == 5  # 8 steps per epoch

@@ -8,12 +8,13 @@ import sys
 import textwrap
 
 import anndata as ad
-import cellzoo
-import cellzoo_classic.plugin
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
+import cellzoo
+import cellzoo_classic.plugin
 from cellzoo.errors import ArtifactError, ConfigError, InputError
 
 MODELS = ("logreg", "linear_svm", "knn")

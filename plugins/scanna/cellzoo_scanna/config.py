@@ -8,6 +8,9 @@ from cellzoo.errors import ConfigError
 
 INPUT_STATES = ("log1p_norm", "counts")
 
+#: what early stopping can watch on the validation cells
+MONITORS = ("loss", "accuracy")
+
 
 @dataclass(frozen=True)
 class ScannaConfig:
@@ -31,11 +34,17 @@ class ScannaConfig:
     ffn_width: int = 128
     #: dropout applied to the expression (not to the attention input) during training only
     masking_fraction: float = 0.0
+    #: at least this many optimizer steps, whatever ``epochs`` says (epochs are raised for small data)
+    min_steps: int = 0
     #: share of the training cells held out (stratified) for early stopping; 0 disables it
     val_fraction: float = 0.1
+    #: early stopping only runs when the held-out share has at least this many cells (else all cells train)
+    min_val_cells: int = 256
     #: epochs without improvement of the validation loss before training stops
     patience: int = 10
     min_delta: float = 0.0
+    #: what early stopping watches on the validation cells: "loss" (cross-entropy) or "accuracy"
+    monitor: str = "loss"
     #: "log1p_norm" (log1p of library-size-normalised counts) or "counts" (raw UMI counts)
     input_state: str = "log1p_norm"
     #: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
@@ -57,8 +66,14 @@ class ScannaConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
         if self.patience < 1:
-            problems.append(f"patience={self.patience!r} must be at least 1 (use val_fraction=0 to disable early stopping)")
+            problems.append(
+                f"patience={self.patience!r} must be at least 1 (use val_fraction=0 to disable early stopping)"
+            )
         if self.input_state not in INPUT_STATES:
             problems.append(f"input_state={self.input_state!r} must be one of {INPUT_STATES}")
+        if self.min_steps < 0 or self.min_val_cells < 0:
+            problems.append(f"min_steps={self.min_steps!r} and min_val_cells={self.min_val_cells!r} must be >= 0")
+        if self.monitor not in MONITORS:
+            problems.append(f"monitor={self.monitor!r} must be one of {MONITORS}")
         if problems:
             raise ConfigError("invalid scanna configuration: " + "; ".join(problems))

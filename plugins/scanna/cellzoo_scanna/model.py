@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+
 from cellzoo import Annotation, Annotator, check_state_keys
 from cellzoo.errors import ArtifactError, ConfigError, InputError
 
@@ -41,6 +43,27 @@ def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(order[~held]), np.sort(order[held])
 
 
+def steps_per_epoch(n_cells: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of ``cellzoo.training.train_classifier`` (a trailing batch of one cell is folded)."""
+    steps = math.ceil(n_cells / batch_size)
+    return steps - 1 if steps > 1 and n_cells % batch_size == 1 else steps
+
+
+def training_plan(y: np.ndarray, config: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(train_rows, val_rows, epochs)`` for a fit on cells with class codes ``y``.
+
+    Early stopping needs a validation set large enough to be trusted: below ``min_val_cells``
+    held-out cells, every cell trains and ``val_rows`` is empty. ``epochs`` is raised so that
+    training makes at least ``min_steps`` optimizer steps — small data sets get enough updates,
+    large ones keep the configured number of epochs.
+    """
+    train_rows, val_rows = validation_split(y, config.val_fraction, config.seed)
+    if len(val_rows) < config.min_val_cells:
+        train_rows, val_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
+    epochs = max(int(config.epochs), math.ceil(config.min_steps / steps_per_epoch(len(train_rows), config.batch_size)))
+    return train_rows, val_rows, epochs
+
+
 class Scanna(Annotator):
     """scANNA (Heydari et al.): gene attention → projection blocks → LeakyReLU logits.
 
@@ -60,6 +83,8 @@ class Scanna(Annotator):
         self.input_state = self.config.input_state
         self.net: ScannaNet | None = None
         self.history = None
+        self.planned_epochs: int | None = None
+        self.validation_cells: int | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -67,7 +92,9 @@ class Scanna(Annotator):
 
     # -- building -----------------------------------------------------------------------------
     def _build(self, n_genes: int, n_classes: int) -> ScannaNet:
-        return ScannaNet(n_genes, n_classes, ffn_width=self.config.ffn_width, masking_fraction=self.config.masking_fraction)
+        return ScannaNet(
+            n_genes, n_classes, ffn_width=self.config.ffn_width, masking_fraction=self.config.masking_fraction
+        )
 
     def export_module(self) -> torch.nn.Module:
         """The eval-mode module ``x → (proba, attention)`` that :meth:`infer` runs (for ONNX export)."""
@@ -81,11 +108,13 @@ class Scanna(Annotator):
         cfg = self.config
         seed_everything(cfg.seed)
         self.net = self._build(X.shape[1], len(self.classes))
-        train_rows, val_rows = validation_split(y, cfg.val_fraction, cfg.seed)
+        train_rows, val_rows, epochs = training_plan(y, cfg)
+        self.planned_epochs, self.validation_cells = epochs, len(val_rows)
         X_val = y_val = early = None
         if len(val_rows):
             X_val, y_val = X[val_rows], y[val_rows]
-            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode="min")
+            mode = "min" if cfg.monitor == "loss" else "max"
+            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode=mode)
         optimizer = torch.optim.Adam(
             self.net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
@@ -95,7 +124,7 @@ class Scanna(Annotator):
             y[train_rows],
             X_val,
             y_val,
-            epochs=cfg.epochs,
+            epochs=epochs,
             batch_size=cfg.batch_size,
             optimizer=optimizer,
             loss_fn=torch.nn.CrossEntropyLoss(),
@@ -140,11 +169,13 @@ class Scanna(Annotator):
         """Attention α per cell (cells × the model's genes, rows sum to 1), computed in batches."""
         return self._run(self.model_input(adata), attention=True)[1]
 
-    def annotate(self, adata: anndata.AnnData, attention: bool = True) -> anndata.AnnData:
-        """Write labels, probabilities and (by default) attention into ``adata`` in one pass.
+    def annotate(self, adata: anndata.AnnData, attention: bool = False) -> anndata.AnnData:
+        """Write labels and probabilities into ``adata``; with ``attention=True`` also α, in the same pass.
 
-        Keys: ``obs["cellzoo_scanna_label"]``, ``obsm["cellzoo_scanna_proba"]``,
-        ``obsm["cellzoo_scanna_attention"]`` (columns: ``uns["cellzoo_scanna_attention_genes"]``).
+        Keys: ``obs["cellzoo_scanna_label"]``, ``obsm["cellzoo_scanna_proba"]`` and, when asked,
+        ``obsm["cellzoo_scanna_attention"]`` (cells × the model's genes, named in
+        ``uns["cellzoo_scanna_attention_genes"]``). Attention is opt-in because it is as large as
+        the expression matrix, and dense.
         """
         if not attention:
             return super().annotate(adata)
@@ -273,6 +304,8 @@ class Scanna(Annotator):
         state = super().artifact_state()
         if self.history is not None:
             state["training"] = {
+                "epochs_planned": self.planned_epochs,
+                "validation_cells": self.validation_cells,
                 "epochs_run": self.history.epochs,
                 "best_epoch": self.history.best_epoch,
                 "stopped_early": self.history.stopped_early,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from cellzoo.errors import ConfigError
 from cellzoo_scanna.markers import rank_markers, term_frequency, tfidf_scores
 

@@ -6,11 +6,12 @@ import subprocess
 import sys
 import textwrap
 
-import cellzoo
-import cellzoo_scdata.plugin
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
+import cellzoo
+import cellzoo_scdata.plugin
 from cellzoo.errors import InputError
 from cellzoo_scdata.counts import approximate_counts
 
@@ -74,8 +75,11 @@ def test_pbmc68k_counts_are_integers_that_renormalise_to_raw_x(loaded):
     C = counts.X.toarray().astype(np.float64)
     assert np.array_equal(C, np.rint(C)) and C.min() >= 0
     assert (C.max(axis=1) >= 1).all() and (C[C > 0].min() == 1)
+    # independent route: the original library sizes and the measured target sum of 1e4
+    library = counts.obs["n_counts"].to_numpy()[:, None]
+    np.testing.assert_array_equal(C, np.rint(np.expm1(log1p.X.toarray().astype(np.float64)) * library / 1e4))
     # renormalising with the original library sizes gives back raw.X up to its 3 decimals
-    back = np.log1p(C * 1e4 / counts.obs["n_counts"].to_numpy()[:, None])
+    back = np.log1p(C * 1e4 / library)
     assert np.abs(back - log1p.X.toarray()).max() <= 1.01e-3
     error = counts.obs["count_rounding_error"].to_numpy()
     assert error.max() < 0.25
@@ -131,5 +135,5 @@ def test_hook_module_imports_no_heavy_library():
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     names, heavy = result.stdout.strip().splitlines()
-    assert names == str(sorted(DATASETS))
+    assert names == str(sorted([*DATASETS, "splat"]))
     assert heavy == "[]"

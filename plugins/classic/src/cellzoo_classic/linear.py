@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+
 from cellzoo import Annotator, check_state_keys
 from cellzoo.errors import ArtifactError, InputError
 

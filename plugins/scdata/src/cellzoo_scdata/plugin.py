@@ -6,7 +6,7 @@ are lazy ``"module:function"`` strings resolved when a data set is loaded.
 
 from __future__ import annotations
 
-from cellzoo import DatasetSpec, hookimpl
+from cellzoo import DatasetSpec, MetricSpec, hookimpl
 
 ZHENG_2017 = (
     "Zheng GXY, Terry JM, Belgrader P, et al. Massively parallel digital transcriptional profiling of "
@@ -18,6 +18,10 @@ KRUMSIEK_2011 = (
     "Krumsiek J, Marr C, Schroeder T, Theis FJ. Hierarchical differentiation of myeloid progenitors is "
     "encoded in the transcription factor network. PLoS ONE 6(8):e22649 (2011). "
     "doi:10.1371/journal.pone.0022649; simulated data as shipped with scanpy (Wolf et al. 2018)"
+)
+ZAPPIA_2017 = (
+    "Zappia L, Phipson B, Oshlack A. Splatter: simulation of single-cell RNA sequencing data. "
+    "Genome Biology 18:174 (2017). doi:10.1186/s13059-017-1305-0"
 )
 _PBMC_LICENSE = "10x Genomics public dataset (terms at 10xgenomics.com); file bundled in scanpy (BSD-3-Clause)"
 _LOADERS = "cellzoo_scdata.bundled:"
@@ -72,4 +76,39 @@ def cellzoo_datasets():
             citation=KRUMSIEK_2011,
             license="BSD-3-Clause (scanpy)",
         ),
+        DatasetSpec(
+            name="splat",
+            tasks=("annotate", "discover"),
+            loader="cellzoo_scdata.splat:splat",
+            label_key="group",
+            input_state="counts",
+            summary=(
+                "Splat-model simulation (Zappia 2017): gamma-Poisson counts, per-group DE factors, log-normal "
+                "library sizes, optional dropout; any size, seeded. Ground-truth markers in uns['splat']['markers']. "
+                "Params: n_cells, n_genes, n_groups, de_prob, de_fac_loc, de_fac_scale, lib_loc, lib_scale, "
+                "dropout, dropout_mid, dropout_shape, seed, group_probs, chunk_size."
+            ),
+            n_obs=2000,
+            n_vars=1000,
+            citation=ZAPPIA_2017,
+            license="MIT (simulated data)",
+        ),
+    ]
+
+
+@hookimpl
+def cellzoo_metrics():
+    return [
+        MetricSpec(
+            name="marker_precision_at_k",
+            task="annotate",
+            function="cellzoo_scdata.markers:marker_precision_at_k",
+            higher_is_better=True,
+            range=(0.0, 1.0),
+            summary=(
+                "Share of each class's top-k marker genes that are true markers, averaged over classes. Called as "
+                "f(true_markers, ranked, k) with {class: genes} mappings — it scores gene rankings (e.g. against "
+                "uns['splat']['markers']), not label predictions; benchmarks/markers.py computes it."
+            ),
+        )
     ]

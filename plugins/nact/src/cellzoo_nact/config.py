@@ -1,0 +1,78 @@
+"""N-ACT's configuration: a light module (no torch, no scanpy) so listing the zoo stays fast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cellzoo.errors import ConfigError
+
+PREPROCESS = ("scale", "zheng17", "none")
+CLUSTERING = ("auto", "leiden", "louvain")
+MARKER_METHODS = ("attention", "tfidf")
+INPUT_STATES = ("log1p_norm", "counts")
+
+
+@dataclass(frozen=True)
+class NactConfig:
+    """The clustering, the scANNA network trained on the clusters, and the naming of clusters.
+
+    Clustering follows the lab's ``TrainSplit.Cluster`` (seed-systems §2.3): optional
+    preprocessing, PCA with ``n_pcs`` components, a ``n_neighbors`` graph, Leiden at
+    ``resolution`` with ``random_state = seed``. Training defaults are scANNA's (Adam 1e-4,
+    batch 128, 50 epochs, point-wise feed-forward width 128) with early stopping on a 10 %
+    cluster-stratified validation split. Naming: a cluster's ``n_markers`` top attention genes
+    are scored against each cell type of ``marker_table`` (the shipped PBMC table when None).
+    """
+
+    seed: int = 0
+    #: "scale": log1p CP10k → z-score per gene (clipped at 10) → PCA; "zheng17": scanpy's
+    #: recipe_zheng17 on raw counts (needs counts); "none": PCA of the log1p data
+    preprocess: str = "scale"
+    n_pcs: int = 50
+    n_neighbors: int = 15
+    resolution: float = 1.0
+    #: "auto": Leiden when igraph is installed, else Louvain (networkx); or force one of them
+    clustering: str = "auto"
+    # -- the scANNA network trained on the cluster labels
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-4
+    ffn_width: int = 128
+    val_fraction: float = 0.1
+    patience: int = 10
+    input_state: str = "log1p_norm"
+    device: str = "auto"
+    # -- markers and names
+    n_markers: int = 25
+    marker_method: str = "attention"
+    #: path to a CSV with columns cell_type, gene (and optionally source); None: the shipped PBMC table
+    marker_table: str | None = None
+    #: a cluster whose best score is not above this stays "unassigned"
+    min_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.preprocess not in PREPROCESS:
+            problems.append(f"preprocess={self.preprocess!r} must be one of {PREPROCESS}")
+        if self.clustering not in CLUSTERING:
+            problems.append(f"clustering={self.clustering!r} must be one of {CLUSTERING}")
+        if self.marker_method not in MARKER_METHODS:
+            problems.append(f"marker_method={self.marker_method!r} must be one of {MARKER_METHODS}")
+        if self.input_state not in INPUT_STATES:
+            problems.append(f"input_state={self.input_state!r} must be one of {INPUT_STATES}")
+        for key in ("n_pcs", "n_neighbors", "epochs", "batch_size", "ffn_width", "patience", "n_markers"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{key}={value!r} must be a positive integer")
+        if self.n_neighbors < 2:
+            problems.append(f"n_neighbors={self.n_neighbors!r} must be at least 2")
+        if not self.resolution > 0:
+            problems.append(f"resolution={self.resolution!r} must be positive (larger gives more clusters)")
+        if not self.lr > 0:
+            problems.append(f"lr={self.lr!r} must be positive")
+        if not 0.0 <= self.val_fraction < 1.0:
+            problems.append(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
+        if not 0.0 <= self.min_score < 1.0:
+            problems.append(f"min_score={self.min_score!r} must be in [0, 1) (scores are cosine similarities)")
+        if problems:
+            raise ConfigError("invalid nact configuration: " + "; ".join(problems))
