@@ -11,7 +11,8 @@ A model whose :class:`~cellzoo.ModelSpec` says ``exportable=True`` implements
     ``model.golden_inputs()["x"]`` holds and what ``model.infer`` takes — and returns a tuple of
     tensors (or one tensor), computing exactly what ``infer`` returns. Preprocessing that belongs
     to the model (ACTINN's rescaling, log2 and gene filter) lives in this module, hence in the
-    graph. The module may share parameters with the model; the exporter never changes it.
+    graph. The module may share parameters with the model; the exporter only puts it in eval
+    mode (float16 and counts variants wrap a copy or the module itself, never edit its weights).
 
 ``export_output_names: tuple[str, ...]``
     The names of those outputs, in order — the keys of ``infer``'s dict (``("proba",

@@ -89,10 +89,14 @@ def _embedding_input(adata: anndata.AnnData, config: NactConfig) -> anndata.AnnD
         sc.pp.recipe_zheng17(work, n_top_genes=min(1000, work.n_vars - 1))
         return work
     X = prepare_input(adata, InputContract(state="log1p_norm"))
-    work = ad.AnnData(X=sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else np.asarray(X, np.float32), obs=obs, var=var)
     if config.preprocess == "scale":
+        # z-scoring centres every gene, so the matrix becomes dense anyway (scanpy would densify it too)
+        X = X.toarray() if sp.issparse(X) else X
+        work = ad.AnnData(X=np.asarray(X, dtype=np.float32), obs=obs, var=var)
         sc.pp.scale(work, max_value=10)
-    return work
+        return work
+    X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else np.asarray(X, dtype=np.float32)
+    return ad.AnnData(X=X, obs=obs, var=var)
 
 
 def cluster_cells(adata: anndata.AnnData, config: NactConfig) -> Clustering:

@@ -76,3 +76,15 @@ class NactConfig:
             problems.append(f"min_score={self.min_score!r} must be in [0, 1) (scores are cosine similarities)")
         if problems:
             raise ConfigError("invalid nact configuration: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class RandomClustersConfig:
+    """The ``random_clusters`` control: ``n_clusters`` uniform random clusters, seeded."""
+
+    seed: int = 0
+    n_clusters: int = 10
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_clusters, bool) or not isinstance(self.n_clusters, int) or self.n_clusters < 1:
+            raise ConfigError(f"n_clusters={self.n_clusters!r} must be a positive integer")

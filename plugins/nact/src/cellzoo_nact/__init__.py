@@ -1,0 +1,48 @@
+"""N-ACT for cellzoo: unsupervised cell-type discovery with neural attention.
+
+Cluster the cells (Leiden), train scANNA's attention network on the clusters, rank each
+cluster's genes by attention and name the cluster from a marker table::
+
+    import cellzoo
+    model = cellzoo.create_model("nact", resolution=1.0)
+    adata = model.discover(cellzoo.get_dataset("pbmc68k_reduced"))
+    adata.obs[["cellzoo_nact_cluster", "cellzoo_nact_label"]]
+
+Public names (lazy, so importing the package or its hooks never imports torch or scanpy):
+:class:`Nact`, :class:`NactConfig`, :class:`Discovery`, :class:`MarkerTable`, the metrics
+:func:`ari`, :func:`nmi`, :func:`name_accuracy`, and the :class:`RandomClusters` control.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "Nact": "model",
+    "NactConfig": "config",
+    "Discovery": "discovery",
+    "MarkerTable": "naming",
+    "name_clusters": "naming",
+    "ari": "metrics",
+    "nmi": "metrics",
+    "name_accuracy": "metrics",
+    "RandomClusters": "controls",
+    "cluster_cells": "clustering",
+}
+
+__all__ = sorted([*_API, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cellzoo_nact' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
