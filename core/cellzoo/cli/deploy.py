@@ -208,8 +208,10 @@ def run_command(
     path = _onnx_path(model, out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # no spinning: idle onnxruntime threads would take the cores the chunk reader needs
+        # (benchmarks/throughput.py measures both)
         session = Session(path, device=device, threads=threads, allow_cpu_fallback=allow_cpu_fallback,
-                          genes=genes, labels=labels)  # fmt: skip
+                          genes=genes, labels=labels, spin=False)  # fmt: skip
     for warning in caught:
         out.print(f"[yellow]warning:[/] {escape(str(warning.message))}", soft_wrap=True)
     out.print(f"model: {escape(session.describe())}", soft_wrap=True)

@@ -4,32 +4,29 @@
 :class:`ModelInfo`, so that a deployment needs nothing but the ``.onnx`` file. Every value is a
 string (ONNX metadata is string → string); structured values are JSON:
 
-=========================  ===========================================================================
-key                        value
-=========================  ===========================================================================
-``cellzoo.format``         ``"1"``
-``cellzoo.architecture``   the model's architecture name (``"scanna"``); results are written under
-                           ``cellzoo_<architecture>_*``
-``cellzoo.task``           ``"annotate"``
-``cellzoo.genes``          JSON list: the input's columns, in order
-``cellzoo.gene_namespace`` ``symbol`` / ``ensembl`` / ``mixed`` / ``unknown``
-``cellzoo.gene_species``   ``human``, ``mouse``, … or empty
-``cellzoo.labels``         JSON list: the class of each column of the probability output
-``cellzoo.min_gene_overlap`` the smallest share of ``cellzoo.genes`` a data set must have
-``cellzoo.input``          JSON: ``name``, ``dtype``, ``shape``, the ``state`` the graph input is in
-                           (``log1p_norm`` / ``counts`` / ``any``), ``target_sum``, and the steps
-                           ``before_graph`` (done by the caller) and ``in_graph``
-``cellzoo.input_contract`` JSON: the model's own input contract (``state``, ``target_sum``)
-``cellzoo.outputs``        JSON list of ``{name, shape, meaning}``
-``cellzoo.parent``         JSON: ``source``, ``file`` (``model.safetensors``), its ``sha256`` (null when the
-                           model was never saved), ``weights_sha256`` (of the numbers), ``saved``
-``cellzoo.parent_sha256``  the file sha256, flat, for tools that read one key
-``cellzoo.precision``      ``float32`` or ``float16`` (the weights; inputs and outputs stay float32)
-``cellzoo.tolerance``      JSON: ``atol``, ``rtol`` against the torch model, as validated at export
-``cellzoo.versions``       JSON: cellzoo, torch, onnx, onnxscript, onnxruntime, opset
-=========================  ===========================================================================
+* ``cellzoo.format`` — ``"1"``
+* ``cellzoo.architecture`` — the architecture name (``"scanna"``); results are written under
+  ``cellzoo_<architecture>_*``
+* ``cellzoo.task`` — ``"annotate"``
+* ``cellzoo.genes`` — JSON list: the input's columns, in order
+* ``cellzoo.gene_namespace`` — ``symbol`` / ``ensembl`` / ``mixed`` / ``unknown``
+* ``cellzoo.gene_species`` — ``human``, ``mouse``, … or empty
+* ``cellzoo.labels`` — JSON list: the class of each column of the probability output
+* ``cellzoo.min_gene_overlap`` — the smallest share of ``cellzoo.genes`` a data set must have
+* ``cellzoo.input`` — JSON: ``name``, ``dtype``, ``shape``, the ``state`` the graph input is in
+  (``log1p_norm`` / ``counts`` / ``any``), ``target_sum``, and the steps ``before_graph`` (done by
+  the caller) and ``in_graph``
+* ``cellzoo.input_contract`` — JSON: the model's own input contract (``state``, ``target_sum``)
+* ``cellzoo.outputs`` — JSON list of ``{name, shape, meaning}``
+* ``cellzoo.parent`` — JSON: ``source``, ``file`` (``model.safetensors``), its ``sha256`` (null when
+  the model was never saved), ``weights_sha256`` (of the numbers), ``saved``
+* ``cellzoo.parent_sha256`` — the file sha256, flat, for tools that read one key
+* ``cellzoo.precision`` — ``float32`` or ``float16`` (the weights; inputs and outputs stay float32)
+* ``cellzoo.tolerance`` — JSON: ``atol``, ``rtol`` against the torch model, as validated at export
+* ``cellzoo.versions`` — JSON: cellzoo, torch, onnx, onnxscript, onnxruntime, opset
 
-This module imports numpy only (and reads files through onnxruntime when given a path).
+Parsing needs nothing but the standard library: the caller (:class:`cellzoo.runtime.Session`) reads the
+mapping from the file with onnxruntime.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class ActinnConfig:
     #: genes are kept when total expression and CV lie within these training-set percentiles
     gene_percentiles: tuple[float, float] = (1.0, 99.0)
     #: at least this many optimizer steps, whatever ``epochs`` says (epochs are raised for small data)
-    min_steps: int = 0
+    min_steps: int = 5000
     #: share of the training cells held out (stratified) for early stopping; 0 disables it
     val_fraction: float = 0.1
     #: early stopping only runs when the held-out share has at least this many cells (else all cells train)

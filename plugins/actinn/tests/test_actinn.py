@@ -21,7 +21,7 @@ from cellzoo_actinn.network import ActinnInference, ActinnNet, parameter_count  
 from cellzoo_actinn.preprocessing import gene_filter, scaled_log2  # noqa: E402
 
 LABEL = "cell_type"
-FAST = {"epochs": 20, "batch_size": 16, "lr": 1e-3}
+FAST = {"epochs": 20, "min_steps": 0, "batch_size": 16, "lr": 1e-3}
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +168,7 @@ def test_learning_rate_decays_by_095_every_decay_every_batches(data, monkeypatch
         return original(*args, **kwargs)
 
     monkeypatch.setattr(training, "train_classifier", spy)
-    model = cellzoo.create_model("actinn", epochs=3, batch_size=16, decay_every=2, val_fraction=0.0)
+    model = cellzoo.create_model("actinn", epochs=3, batch_size=16, decay_every=2, val_fraction=0.0, min_steps=0)
     model.fit(data[0], LABEL)
     iterations = 3 * int(np.ceil(120 / 16))
     assert seen["scheduler_step"] == "batch"
@@ -186,6 +186,8 @@ def test_defaults_are_the_reference_recipe():
         1000,
     )
     assert (cfg.epochs, cfg.batch_size, cfg.scale_to, cfg.gene_percentiles) == (50, 128, 20000.0, (1.0, 99.0))
+    # our addition: at least 5,000 steps, which leaves large data sets at the reference's 50 epochs
+    assert cfg.min_steps == 5000
 
 
 def test_validation_split_is_stratified():

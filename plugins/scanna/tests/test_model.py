@@ -23,7 +23,7 @@ from cellzoo_scanna.markers import rank_markers  # noqa: E402
 from cellzoo_scanna.model import steps_per_epoch, training_plan, validation_split  # noqa: E402
 
 LABEL = "cell_type"
-FAST = {"epochs": 20, "batch_size": 16, "lr": 1e-3}
+FAST = {"epochs": 20, "min_steps": 0, "batch_size": 16, "lr": 1e-3}
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,7 @@ def planted():
     pm = ZooPluginManager(discover=False)
     pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
     with use_plugin_manager(pm):
-        model = cellzoo.create_model("scanna", epochs=20, batch_size=64, lr=1e-3, val_fraction=0.0).fit(train, LABEL)
+        model = cellzoo.create_model("scanna", epochs=20, min_steps=0, batch_size=64, lr=1e-3, val_fraction=0.0).fit(train, LABEL)
     return train, test, planted_genes, model
 
 

@@ -17,7 +17,7 @@ from cellzoo_scanna import Scanna, ScannaConfig
 
 from .config import NactConfig
 from .discovery import Discovery, _cluster_order, labels_from_names
-from .naming import UNASSIGNED, ClusterName, MarkerTable, name_clusters
+from .naming import ClusterName, MarkerTable, name_clusters
 
 if TYPE_CHECKING:
     import anndata
@@ -119,10 +119,12 @@ class Nact(ZooModel):
         scanna = self._new_scanna()
         scanna.fit(work, CLUSTER_KEY)
         markers = scanna.markers(work, CLUSTER_KEY, n=cfg.n_markers, method=cfg.marker_method, correct_only=True)
+        if set(markers) != set(scanna.classes):
+            # a cluster the network never gets right has no correctly predicted cell to sum attention
+            # over (the reference then drops it); rank its genes over all of its cells instead
+            every = scanna.markers(work, CLUSTER_KEY, n=cfg.n_markers, method=cfg.marker_method, correct_only=False)
+            markers = {c: markers.get(c, every.get(c, [])) for c in scanna.classes}
         names = name_clusters(markers, table, cfg.min_score)
-        for cluster in scanna.classes:  # no correctly predicted cell: no attention markers, no name
-            names.setdefault(cluster, ClusterName(UNASSIGNED, 0.0, ()))
-            markers.setdefault(cluster, [])
         ids, sizes = np.unique(clustering.labels, return_counts=True)
 
         self.scanna = scanna
