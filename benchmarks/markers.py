@@ -38,8 +38,9 @@ FIXED = {"n_genes": 500, "n_groups": 5, "de_prob": 0.1}
 
 def rankings(adata, n: int, seed: int) -> tuple[dict[str, dict[str, list[str]]], dict[str, float], dict]:
     """Per method: {group: genes ranked best first}; plus seconds per method and scANNA's training facts."""
-    import cellzoo
     import scanpy as sc
+
+    import cellzoo
     from cellzoo_scanna import Scanna, ScannaConfig
 
     out: dict[str, dict[str, list[str]]] = {}
@@ -103,7 +104,9 @@ def run(grid: dict, fixed: dict) -> list[dict]:
             if method.startswith("scanna"):
                 record["scanna"] = facts
             records.append(record)
-        best = max(METHODS, key=lambda m: next(r for r in records[-len(METHODS) :] if r["method"] == m)["precision_at_10"])
+        best = max(
+            METHODS, key=lambda m: next(r for r in records[-len(METHODS) :] if r["method"] == m)["precision_at_10"]
+        )
         print(f"{params}: best precision@10 {best}", file=sys.stderr)
     return records
 
@@ -129,8 +132,16 @@ def markdown(records: list[dict], command: str) -> str:
         rows = {r["method"]: r for r in records if r["simulation"] == sim}
         n_true = np.mean(list(next(iter(rows.values()))["true_markers_per_group"].values()))
         cells = [f"{rows[m]['precision_at_10']:.2f} / {rows[m]['precision_at_20']:.2f}" for m in METHODS]
-        lines.append(f"| {sim['n_cells']} | {sim['de_fac_loc']} | {sim['seed']} | {n_true:.0f} | " + " | ".join(cells) + " |")
-    lines += ["", "Mean over all simulations:", "", "| method | precision@10 | precision@20 | seconds |", "|---|---|---|---|"]
+        lines.append(
+            f"| {sim['n_cells']} | {sim['de_fac_loc']} | {sim['seed']} | {n_true:.0f} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        "Mean over all simulations:",
+        "",
+        "| method | precision@10 | precision@20 | seconds |",
+        "|---|---|---|---|",
+    ]
     for m in METHODS:
         rows = [r for r in records if r["method"] == m]
         lines.append(

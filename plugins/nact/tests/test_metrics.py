@@ -40,7 +40,9 @@ def test_name_matching_normalises_case_and_spacing_and_uses_aliases():
     assert normalise_name("CD4+/CD25 T Reg") != normalise_name("CD4+/CD25- T Reg")
     truth = np.array(["CD14+ Monocyte", "CD56+ NK", "CD56+ NK"])
     assert name_accuracy(truth, np.array(["cd14+ monocyte", "NK cell", "CD56+  NK"])) == pytest.approx(2 / 3)
-    assert name_accuracy(truth, np.array(["cd14+ monocyte", "NK cell", "NK cell"]), aliases={"NK cell": "CD56+ NK"}) == 1.0
+    assert (
+        name_accuracy(truth, np.array(["cd14+ monocyte", "NK cell", "NK cell"]), aliases={"NK cell": "CD56+ NK"}) == 1.0
+    )
     # "unassigned" is never right, even against a label of that name
     assert name_accuracy(np.array(["unassigned"]), np.array(["unassigned"])) == 0.0
 

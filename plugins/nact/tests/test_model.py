@@ -24,7 +24,7 @@ def test_fit_finds_the_groups_and_names_every_cluster_by_its_markers(fitted, cel
     # the names are the scoring rule applied to the attention markers, with the shipped PBMC table
     expected = name_clusters(fitted.cluster_markers, MarkerTable.default())
     assert {c: n.name for c, n in expected.items()} == fitted.names
-    for cluster, genes in fitted.cluster_markers.items():
+    for genes in fitted.cluster_markers.values():
         assert 0 < len(genes) <= TINY["n_markers"] and set(genes) <= set(cells.var_names)
     # every cell carries its cluster's name
     for cluster, name in fitted.names.items():
@@ -147,8 +147,9 @@ def test_a_cluster_the_network_never_gets_right_is_ranked_over_all_its_cells(cel
     assert calls == [True, False]
     for cluster in model.classes:
         assert len(model.cluster_markers[cluster]) == TINY["n_markers"]
-    reference = original(model.scanna, model._training_data(cells, model.fit_result.clusters), "cluster", n=10,
-                         correct_only=False)
+    reference = original(
+        model.scanna, model._training_data(cells, model.fit_result.clusters), "cluster", n=10, correct_only=False
+    )
     assert model.cluster_markers["0"] == reference["0"]
     assert set(model.names) == set(model.classes)
 

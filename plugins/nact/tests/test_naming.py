@@ -34,7 +34,9 @@ def test_no_overlap_or_a_low_score_leaves_the_cluster_unassigned():
 def test_ties_go_to_the_table_order_and_each_cluster_is_named_on_its_own():
     tied = MarkerTable.from_mapping({"first": ["A", "Q"], "second": ["A", "R"]})
     assert name_cluster(["A", "B"], tied).name == "first"
-    assert name_cluster(["A", "B"], MarkerTable.from_mapping({"second": ["A", "R"], "first": ["A", "Q"]})).name == "second"
+    assert (
+        name_cluster(["A", "B"], MarkerTable.from_mapping({"second": ["A", "R"], "first": ["A", "Q"]})).name == "second"
+    )
     table = MarkerTable.from_mapping({"x": ["A"], "y": ["B"]})
     named = name_clusters({"0": ["A", "B"], 1: ["B", "A"]}, table)
     assert {c: n.name for c, n in named.items()} == {"0": "x", "1": "y"}
@@ -58,9 +60,10 @@ def test_csv_tables_with_gene_or_marker_columns(tmp_path):
 
 
 def test_the_shipped_pbmc_table_is_sourced_and_says_which_genes_pbmc68k_has():
+    from importlib import resources
+
     import pandas as pd
     import scanpy as sc
-    from importlib import resources
 
     table = MarkerTable.default()
     assert {"CD14+ Monocyte", "CD19+ B", "CD56+ NK", "Dendritic", "CD34+", "CD8+ Cytotoxic T"} <= set(table.markers)

@@ -155,7 +155,9 @@ def test_gene_model_is_shared_by_all_cells():
     model = gene_model(p)
     np.testing.assert_allclose(model.proportions.sum(1), 1.0)
     # the gene-level draws do not depend on the number of cells
-    np.testing.assert_array_equal(model.de_factors, gene_model(make_params(n_cells=5000, n_genes=30, n_groups=2)).de_factors)
+    np.testing.assert_array_equal(
+        model.de_factors, gene_model(make_params(n_cells=5000, n_genes=30, n_groups=2)).de_factors
+    )
 
 
 def test_written_h5ad_equals_the_in_memory_data(tmp_path):

@@ -56,7 +56,9 @@ class MarkerTable:
             if unique:
                 table[str(cell_type)] = unique
         if not table:
-            raise InputError(f"the marker table from {origin} lists no marker gene; give at least one cell type with genes")
+            raise InputError(
+                f"the marker table from {origin} lists no marker gene; give at least one cell type with genes"
+            )
         digest = hashlib.sha256(repr(sorted(table.items())).encode()).hexdigest()
         return cls(table, origin, digest)
 

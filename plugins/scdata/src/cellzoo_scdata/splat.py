@@ -185,9 +185,9 @@ def simulate_tile(params: SplatParams, model: GeneModel, tile: int) -> tuple[sp.
     return sp.csr_matrix(counts), groups, lib
 
 
-def iter_splat_chunks(params: SplatParams, chunk_size: int = 10_000, model: GeneModel | None = None) -> Iterator[
-    tuple[sp.csr_matrix, np.ndarray, np.ndarray]
-]:
+def iter_splat_chunks(
+    params: SplatParams, chunk_size: int = 10_000, model: GeneModel | None = None
+) -> Iterator[tuple[sp.csr_matrix, np.ndarray, np.ndarray]]:
     """Yield ``(counts, group_codes, library_sizes)`` for consecutive blocks of ``chunk_size`` cells.
 
     Tiles are generated one at a time and regrouped, so at most about one chunk plus one tile of
@@ -308,7 +308,9 @@ def make_params(**kwargs: Any) -> SplatParams:
     fields = {f.name for f in dataclasses.fields(SplatParams)}
     unknown = sorted(set(kwargs) - fields)
     if unknown:
-        raise ConfigError(f"splat has no parameter {', '.join(map(repr, unknown))}; parameters: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"splat has no parameter {', '.join(map(repr, unknown))}; parameters: {', '.join(sorted(fields))}"
+        )
     if kwargs.get("group_probs") is not None:
         kwargs["group_probs"] = tuple(kwargs["group_probs"])
     return SplatParams(**kwargs)
