@@ -170,3 +170,24 @@ def test_onnx_export_of_the_cluster_network_is_validated(fitted, tmp_path):
     report = export_onnx(fitted, tmp_path / "onnx", batch_sizes=(1, 5))
     assert report.passed
     assert (tmp_path / "onnx" / "model.onnx").is_file()
+
+
+def test_true_clusters_control_scores_one_and_needs_the_solution(cells):
+    truth = cells.obs["group"].to_numpy()
+    control = cellzoo.create_model("true_clusters").fit(cells)
+    found = control.predict(cells, solution=truth)
+    for metric in ("ari", "nmi", "name_accuracy"):
+        assert cellzoo.get_metric(metric)(truth, found) == pytest.approx(1.0)
+    with pytest.raises(InputError, match="needs the true labels"):
+        control.predict(cells)
+
+
+def test_an_all_zero_cell_is_clustered_and_predicted(cells):
+    adata = cells.copy()
+    X = adata.X.tolil()
+    X[0, :] = 0
+    adata.X = X.tocsr()
+    model = cellzoo.create_model("nact", **TINY).fit(adata)
+    assert model.fit_result.clusters[0] in model.classes
+    found = model.predict(adata[:1].copy())
+    assert found.clusters[0] in model.classes and np.isfinite(found.proba).all()

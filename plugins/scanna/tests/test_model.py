@@ -62,7 +62,9 @@ def planted():
     pm = ZooPluginManager(discover=False)
     pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
     with use_plugin_manager(pm):
-        model = cellzoo.create_model("scanna", epochs=20, min_steps=0, batch_size=64, lr=1e-3, val_fraction=0.0).fit(train, LABEL)
+        model = cellzoo.create_model("scanna", epochs=20, min_steps=0, batch_size=64, lr=1e-3, val_fraction=0.0).fit(
+            train, LABEL
+        )
     return train, test, planted_genes, model
 
 

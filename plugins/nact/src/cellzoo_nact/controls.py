@@ -68,3 +68,59 @@ class RandomClusters(ZooModel):
 
     def infer(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return {"clusters": self._draw(np.asarray(inputs["x"]).shape[0]).astype(np.int64)}
+
+
+class TrueClusters(ZooModel):
+    """Positive control: the true labels, as both the clusters and their names (needs ``solution=``).
+
+    It fixes what a perfect discovery scores (ARI, NMI and name accuracy of 1), so that scores
+    can be scaled between it and :class:`RandomClusters`, as Open Problems scales against controls.
+    """
+
+    task: ClassVar[str] = "discover"
+    requires_solution: ClassVar[bool] = True
+
+    def __init__(self, config: RandomClustersConfig | None = None):
+        super().__init__(config or RandomClustersConfig())
+        self.fitted = False
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.fitted
+
+    def fit(self, adata: anndata.AnnData) -> TrueClusters:
+        self.fitted = True
+        return self
+
+    def predict(self, adata: anndata.AnnData, solution: Any = None) -> Discovery:
+        if not self.fitted:
+            raise NotFittedError(f"model {self.name!r} is not fitted: call .fit(adata) first")
+        if solution is None:
+            raise InputError("true_clusters is a positive control: it needs the true labels (solution=...)")
+        labels = np.asarray(solution).astype(str)
+        if labels.shape[0] != adata.n_obs:
+            raise InputError(f"solution has {labels.shape[0]} labels for {adata.n_obs} cells")
+        classes = tuple(np.unique(labels))
+        return Discovery(
+            clusters=labels.astype(object),
+            labels=labels.astype(object),
+            names={c: c for c in classes},
+            classes=classes,
+            source="truth",
+        )
+
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        if not self.fitted:
+            raise NotFittedError(f"model {self.name!r} is not fitted: call .fit(adata) first")
+        return {"fitted": np.ones(1, dtype=np.int64)}
+
+    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
+        check_state_keys({"fitted": np.zeros(1, dtype=np.int64)}, tensors, self.name)
+        self.fitted = True
+
+    def golden_inputs(self, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+        return {"x": np.zeros((n, 1), dtype=np.float32)}
+
+    def infer(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        # without a solution there is nothing to return but the number of cells seen
+        return {"n_cells": np.array([np.asarray(inputs["x"]).shape[0]], dtype=np.int64)}

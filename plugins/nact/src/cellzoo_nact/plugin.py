@@ -50,6 +50,16 @@ def cellzoo_models():
             license="MIT",
             authors=("cellzoo developers",),
         ),
+        ModelSpec(
+            name="true_clusters",
+            task="discover",
+            builder=_CONTROLS + "TrueClusters",
+            config=RandomClustersConfig,
+            summary="Positive control: the true labels as clusters and names (is given the solution).",
+            role="control",
+            license="MIT",
+            authors=("cellzoo developers",),
+        ),
     ]
 
 
@@ -85,7 +95,7 @@ def cellzoo_tasks():
             name="discover",
             protocol=("fit", "predict"),
             metrics=("ari", "nmi", "name_accuracy"),
-            controls=("random_clusters",),
+            controls=("random_clusters", "true_clusters"),
             split="holdout",
             summary=(
                 "Unsupervised cell-type discovery: fit(adata) clusters and names cells without labels; "
