@@ -173,10 +173,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed and a small Splat (smoke test)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    import torch
+
     from cellzoo.fileio import write_json, write_text
+
+    # small networks: one intra-op thread is as fast and does not fight other jobs for the cores
+    torch.set_num_threads(args.threads)
 
     datasets = DATASETS
     seeds = args.seeds

@@ -574,7 +574,7 @@ def markdown(result: dict[str, Any]) -> str:
             "## Streaming an .h5ad",
             "",
             f"{d['cells']:,} cells × {d['genes']} genes of negative-binomial counts ({d['density']:.1%} non-zero, CSR, "
-            f"{d['file_bytes'] / 2**30:.2f} GiB), annotated by `cellzoo.runtime.annotate_h5ad` (scANNA-shaped model) in "
+            f"{d['file_bytes'] / 2**30:.2f} GiB), annotated by `cellzoo.runtime.annotate_h5ad` with the scANNA export above, in "
             f"a fresh torch-free process, chunks of {s['chunk_size']:,} cells. End to end = copy the file + read + "
             "check + normalise + align + infer + write; pure inference = the same session on one dense chunk.",
             "",

@@ -18,8 +18,10 @@ class ActinnConfig:
     β = (0.9, 0.999), eps 1e-8, weight decay 5e-3), the learning rate multiplied by 0.95 every
     1,000 mini-batch iterations, 50 epochs of batch 128, cells scaled to 20,000 and log2(x+1),
     genes kept between the 1st and 99th percentiles of total expression and of the coefficient
-    of variation. Early stopping on a stratified validation split is our addition:
-    ``val_fraction=0`` turns it off and trains for exactly ``epochs``.
+    of variation. Two additions are ours (see the README): ``min_steps=5000`` raises the epochs of
+    small data sets so that they get enough optimizer steps (large ones keep 50 epochs), and
+    early stopping on a stratified validation split, which runs only when that split has at
+    least ``min_val_cells`` cells (``val_fraction=0`` turns it off).
     """
 
     seed: int = 0

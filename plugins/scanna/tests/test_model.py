@@ -23,7 +23,7 @@ from cellzoo_scanna.markers import rank_markers  # noqa: E402
 from cellzoo_scanna.model import steps_per_epoch, training_plan, validation_split  # noqa: E402
 
 LABEL = "cell_type"
-FAST = {"epochs": 20, "min_steps": 0, "batch_size": 16, "lr": 1e-3}
+FAST = {"epochs": 20, "min_steps": 0, "batch_size": 16, "lr": 1e-3, "masking_fraction": 0.0}
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +97,7 @@ def planted_marker_data(n_cells=400, n_genes=200, n_classes=4, per_class=10, see
 def test_learns_a_separable_task_well_above_chance(planted):
     _, test, _, model = planted
     accuracy = np.mean(np.asarray(model.predict(test).labels).astype(str) == _truth(test))
-    assert accuracy >= 0.7  # chance is 1/4
+    assert accuracy >= 0.75  # chance is 1/4 (a logistic regression reaches 1.0 here)
 
 
 def test_probabilities_are_softmax_rows(fitted, data):
@@ -174,10 +174,10 @@ def test_attention_markers_are_enriched_for_planted_markers(planted):
     any_class = np.mean([len(set(markers[c]) & all_planted) / n for c in planted_genes])
     # chance: 10/200 = 0.05 for a class's own markers, 40/200 = 0.2 for any planted marker. Attention
     # also lands on other classes' markers (their absence is evidence too), hence the second measure.
-    assert own >= 0.2, markers
-    assert any_class >= 0.4, markers
+    assert own >= 0.3, markers
+    assert any_class >= 0.5, markers
     top = model.global_markers(adata, n=40)
-    assert len(set(top) & all_planted) / 40 >= 0.35
+    assert len(set(top) & all_planted) / 40 >= 0.45
 
 
 def test_markers_sum_attention_over_correctly_predicted_cells(fitted, data):
@@ -274,6 +274,14 @@ def test_counts_input_state_is_taken_from_the_config(data):
     assert cellzoo.create_model("scanna").input_state == "log1p_norm"
 
 
+def test_defaults_are_the_reference_recipe_plus_the_tuned_additions():
+    cfg = cellzoo.create_model("scanna").config
+    assert (cfg.seed, cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay) == (12345, 1e-4, (0.9, 0.999), 1e-8, 0.0)
+    assert (cfg.epochs, cfg.batch_size, cfg.ffn_width) == (50, 128, 128)
+    # ours, tuned on pbmc68k_reduced (README): enough steps for small data, input masking as a regulariser
+    assert (cfg.min_steps, cfg.masking_fraction, cfg.input_state) == (2000, 0.5, "log1p_norm")
+
+
 @pytest.mark.parametrize(
     "bad",
     [{"input_state": "zscore"}, {"epochs": 0}, {"masking_fraction": 1.0}, {"val_fraction": -0.1}, {"betas": (0.9,)}],
@@ -306,7 +314,7 @@ def test_training_plan_raises_epochs_to_min_steps_and_skips_a_small_validation_s
     train, val, epochs = training_plan(y, cfg)
     assert len(val) == 40 and len(train) == 360
     assert epochs == 34  # 3 steps per epoch: ceil(100 / 3)
-    small = ScannaConfig(epochs=5, val_fraction=0.1, min_val_cells=41)
+    small = ScannaConfig(epochs=5, min_steps=0, val_fraction=0.1, min_val_cells=41)
     train, val, epochs = training_plan(y, small)
     assert len(val) == 0 and len(train) == 400 and epochs == 5
     assert steps_per_epoch(129, 128) == 1 and steps_per_epoch(130, 128) == 2 and steps_per_epoch(1, 128) == 1
