@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/cellzoo bench benchmarks/annotate-pbmc68k.toml -o benchmarks/results/annotate-pbmc68k
+	$(BIN)/python benchmarks/throughput.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

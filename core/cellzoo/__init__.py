@@ -29,6 +29,8 @@ _API: dict[str, str] = {
     "save": "artifacts",
     "load_artifact": "artifacts",
     "verify": "artifacts",
+    # deployment
+    "export_onnx": "export",
     # specs and hooks
     "ModelSpec": "specs",
     "DatasetSpec": "specs",

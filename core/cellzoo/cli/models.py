@@ -285,11 +285,19 @@ def predict_command(model_name: str, data: Path, out_path: Path, overwrite: bool
 
 @click.command("verify")
 @click.argument("model_name", metavar="MODEL")
+@click.option(
+    "--onnx",
+    "onnx_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also run the golden inputs through this ONNX export of MODEL with onnxruntime.",
+)
+@click.option("--device", default="cpu", show_default=True, help="onnxruntime device for --onnx: cpu, cuda, auto.")
 @json_option
-def verify_command(model_name: str, as_json: bool) -> None:
+def verify_command(model_name: str, onnx_path: Path | None, device: str, as_json: bool) -> None:
     """Check MODEL reproduces its stored golden outputs (PASS/FAIL).
 
-    MODEL is a pretrained name (arch.tag) or local-dir:PATH. Exits 1 on failure.
+    MODEL is a pretrained name (arch.tag) or local-dir:PATH. With --onnx the same golden set is
+    run through the exported graph with onnxruntime. Exits 1 on any failure.
     """
     from rich.markup import escape
 
@@ -298,16 +306,25 @@ def verify_command(model_name: str, as_json: bool) -> None:
     from ._app import CliError
     from .tables import verify_table
 
-    report = cellzoo.verify(model_name)  # loads it: hashes and weights are checked on the way
+    model = cellzoo.load(model_name)  # hashes and weights are checked on the way
+    reports = {"torch": cellzoo.verify(model)}
+    if onnx_path is not None:
+        from ..runtime import verify_onnx
+
+        reports["onnxruntime"] = verify_onnx(onnx_path, model.artifact_dir, device=device)
     if as_json:
-        echo_json(report.to_json())
+        echo_json({runtime: r.to_json() for runtime, r in reports.items()} if onnx_path else reports["torch"].to_json())
     else:
         out = console()
-        out.print(verify_table(report))
-        verdict = "[green bold]PASS[/]" if report.passed else "[red bold]FAIL[/]"
-        out.print(f"{escape(model_name)}: {verdict}", soft_wrap=True)
-    if not report.passed:
+        for runtime, r in reports.items():
+            out.print(verify_table(r))
+            verdict = "[green bold]PASS[/]" if r.passed else "[red bold]FAIL[/]"
+            out.print(f"{escape(model_name)} ({runtime}): {verdict}", soft_wrap=True)
+    for runtime, report in reports.items():
+        if report.passed:
+            continue
         failed = ", ".join(c.name for c in report.checks if not c.passed) or "no outputs"
         raise CliError(
-            f"{model_name} does not reproduce its golden outputs ({failed}); the weights or the plugin changed"
+            f"{model_name} does not reproduce its golden outputs ({failed}) under {runtime}; "
+            "the weights, the export or the plugin changed"
         )
