@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import CellzooError
 
 if TYPE_CHECKING:
-    import anndata
     from rich.console import Console
 
 
@@ -28,7 +26,7 @@ class DemoContext:
     """What the steps share: a console, a scratch directory, and whatever earlier steps produced."""
 
     console: Console
-    workdir: Path
+    report: Path
     state: dict[str, Any] = field(default_factory=dict)
 
 
@@ -48,39 +46,6 @@ class StepResult:
     ok: bool
     seconds: float
     summary: str
-
-
-# -- data ----------------------------------------------------------------------------------------
-
-
-def synthetic_annotate_adata(
-    n_cells: int = 120, n_genes: int = 40, n_classes: int = 3, seed: int = 0
-) -> anndata.AnnData:
-    """Raw counts (sparse) with ``obs["cell_type"]``; each type over-expresses its own marker genes.
-
-    The classes are unbalanced on purpose (half the cells are ``type_0``) so that the majority
-    control has an answer that is visibly its own.
-    """
-    import anndata
-    import numpy as np
-    import pandas as pd
-    import scipy.sparse as sp
-
-    rng = np.random.default_rng(seed)
-    weights = np.array([2.0 ** (n_classes - 1 - k) for k in range(n_classes)])
-    labels = rng.choice(n_classes, size=n_cells, p=weights / weights.sum())
-    rate = np.full((n_classes, n_genes), 0.5)
-    markers_per_class = max(1, n_genes // (2 * n_classes))
-    for k in range(n_classes):
-        rate[k, k * markers_per_class : (k + 1) * markers_per_class] = 6.0
-    counts = rng.poisson(rate[labels]).astype(np.float32)
-    counts[:, -1] += 1  # no empty cell
-    obs = pd.DataFrame(
-        {"cell_type": pd.Categorical([f"type_{k}" for k in labels])},
-        index=[f"cell_{i:04d}" for i in range(n_cells)],
-    )
-    var = pd.DataFrame(index=[f"GENE{j:03d}" for j in range(n_genes)])
-    return anndata.AnnData(X=sp.csr_matrix(counts), obs=obs, var=var)
 
 
 # -- steps ---------------------------------------------------------------------------------------
@@ -121,91 +86,244 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def make_data(ctx: DemoContext) -> str:
-    """A tiny synthetic counts dataset written as .h5ad, as a user's own file would be."""
-    adata = synthetic_annotate_adata()
-    path = ctx.workdir / "tiny.h5ad"
-    adata.write_h5ad(path)
-    ctx.state["data_path"] = path
-    counts = adata.obs["cell_type"].value_counts().sort_index()
-    ctx.console.print(f"wrote {path}: {adata.n_obs} cells × {adata.n_vars} genes, sparse raw counts", markup=False)
-    ctx.console.print("cell types: " + ", ".join(f"{k} ({v})" for k, v in counts.items()), markup=False)
-    return f"{adata.n_obs} cells × {adata.n_vars} genes, {len(counts)} cell types"
+#: the pretrained checkpoints the demo pulls (built here from their recipes until published)
+DEMO_CHECKPOINTS = (
+    "scanna.pbmc68k_reduced",
+    "actinn.pbmc68k_reduced",
+    "logreg.pbmc68k_reduced",
+    "linear_svm.pbmc68k_reduced",
+    "knn.pbmc68k_reduced",
+)
+#: the reference PBMC suite, one seed (``make bench`` runs all three)
+DEMO_SUITE = {
+    "name": "annotate-pbmc68k-demo",
+    "task": "annotate",
+    "metrics": ["accuracy", "f1_macro", "f1_weighted"],
+    "seeds": [0],
+    "split": {"kind": "stratified_kfold", "folds": 5},
+    "datasets": [{"name": "pbmc68k_reduced", "label_key": "bulk_labels"}],
+}
+LABEL_KEY = "bulk_labels"
 
 
-def train(ctx: DemoContext) -> str:
-    """Train the ``majority`` control (the simplest annotate model) on the synthetic file."""
-    import cellzoo
-
-    path = ctx.state["data_path"]
-    model = cellzoo.create_model("majority")
-    adata = cellzoo.get_dataset(str(path))
-    t0 = time.perf_counter()
-    model.fit(adata, "cell_type")
-    seconds = time.perf_counter() - t0
-    ctx.state.update(model=model, adata=adata)
-    ctx.console.print(
-        f"cellzoo.create_model('majority').fit(adata, 'cell_type') → classes {list(model.classes)}", markup=False
-    )
-    return f"majority fitted in {seconds:.3f} s on {len(model.classes)} classes"
-
-
-def save(ctx: DemoContext) -> str:
-    """Save the model as an artifact directory (config.json, model.safetensors, README.md, golden set)."""
-    import cellzoo
-
-    directory = Path(cellzoo.save(ctx.state["model"], ctx.workdir / "majority-tiny"))
-    ctx.state["artifact_dir"] = directory
-    files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
-    ctx.console.print(f"cellzoo.save(model, {str(directory)!r})", markup=False)
-    for name in files:
-        ctx.console.print(f"  {name}  ({(directory / name).stat().st_size:,} bytes)", markup=False)
-    return f"{len(files)} files in {directory.name}/"
-
-
-def load(ctx: DemoContext) -> str:
-    """Load it back by ``local-dir:`` and check it predicts exactly what the trained model predicts."""
-    import numpy as np
-
-    import cellzoo
-
-    from .cli.tables import label_counts_table
-    from .errors import ArtifactError
-
-    source = f"local-dir:{ctx.state['artifact_dir']}"
-    loaded = cellzoo.load(source)
-    adata = ctx.state["adata"]
-    expected = ctx.state["model"].predict(adata)
-    got = loaded.predict(adata)
-    if not np.array_equal(np.asarray(expected.labels), np.asarray(got.labels)):
-        raise ArtifactError(f"{source} predicts differently from the model that was saved")
-    ctx.state["loaded"] = loaded
-    ctx.console.print(f"cellzoo.load({source!r}).predict(adata): same labels as before saving", markup=False)
-    ctx.console.print(label_counts_table(got.labels))
-    return f"round trip exact on {adata.n_obs} cells"
-
-
-def verify(ctx: DemoContext) -> str:
-    """Re-run the loaded model on its golden inputs and compare with the stored outputs."""
+def pull(ctx: DemoContext) -> str:
+    """Pull the PBMC checkpoints by name: local cache → Hub (pinned) → a local build on first use."""
     import cellzoo
 
     from .cli.tables import verify_table
     from .errors import IntegrityError
+    from .hub import resolve_pretrained
 
-    report = cellzoo.verify(ctx.state["loaded"])
-    ctx.console.print(verify_table(report))
-    if not report.passed:
-        raise IntegrityError("the loaded model does not reproduce its golden outputs")
-    return "golden I/O check PASS"
+    models = {}
+    for name in DEMO_CHECKPOINTS:
+        t0 = time.perf_counter()
+        resolve_pretrained(name)
+        model = cellzoo.load(name)
+        report = cellzoo.verify(model)
+        if not report.passed:
+            ctx.console.print(verify_table(report))
+            raise IntegrityError(f"{name} does not reproduce its golden outputs")
+        models[name] = model
+        ctx.console.print(
+            f"{name}: {len(model.manifest.genes)} genes, {len(model.classes)} classes, golden check PASS "
+            f"({time.perf_counter() - t0:.1f} s)",
+            markup=False,
+        )
+    ctx.state["models"] = models
+    return f"{len(models)} checkpoints ready in {models[DEMO_CHECKPOINTS[0]].artifact_dir.parent}"
+
+
+def bench(ctx: DemoContext) -> str:
+    """Benchmark the architectures against each other and the controls on the PBMC suite (5 folds)."""
+    from .bench import run_suite
+
+    suite = dict(DEMO_SUITE, models=[name.split(".")[0] for name in DEMO_CHECKPOINTS])
+    result = run_suite(suite, ctx.report / "bench", console=ctx.console)
+    board = result.leaderboard
+    ctx.state["leaderboard"] = board
+    best = board.best("pbmc68k_reduced")
+    row = board.row("pbmc68k_reduced", best)
+    return f"best method {best}: accuracy {_mean(row, 'accuracy')}, macro-F1 {_mean(row, 'f1_macro')}"
+
+
+def _mean(row: dict[str, Any], metric: str) -> str:
+    value = row["metrics"][metric]
+    return f"{value['mean']:.3f} ± {value['std']:.3f}" if isinstance(value, dict) else f"{value:.3f}"
+
+
+def export(ctx: DemoContext) -> str:
+    """Export the best deep model to ONNX; export validates it against torch and the golden set."""
+    from . import registry
+    from .export import export_onnx
+    from .fileio import write_json
+
+    board = ctx.state["leaderboard"]
+    deep = [r["model"] for r in board.rows if r["ok"] and registry.model_spec(r["model"]).exportable]
+    if not deep:
+        raise RuntimeError("no exportable model finished the benchmark")
+    arch = deep[0]  # rows are in rank order
+    name = next(n for n in DEMO_CHECKPOINTS if n.split(".")[0] == arch)
+    report = export_onnx(ctx.state["models"][name], ctx.report / "onnx", overwrite=True)
+    write_json(ctx.report / "onnx" / "validation.json", report.to_json())
+    ctx.console.print(report.summary(), markup=False)
+    ctx.state.update(export_name=name, onnx=ctx.report / "onnx" / "model.onnx")
+    return f"{name} → onnx/model.onnx, validation {'PASS' if report.passed else 'FAIL'}"
+
+
+_RUNTIME_SCRIPT = """
+import json, sys
+from cellzoo.runtime import annotate_h5ad
+run = annotate_h5ad(sys.argv[1], sys.argv[2], sys.argv[3], overwrite=True)
+print(json.dumps({"run": run.to_json(), "torch_imported": "torch" in sys.modules}, default=str))
+"""
+
+
+def run_onnx(ctx: DemoContext) -> str:
+    """Annotate an .h5ad with the torch-free runtime (a fresh process) and compare with torch."""
+    import json
+    import subprocess
+
+    import anndata
+    import numpy as np
+
+    import cellzoo
+
+    from .errors import IntegrityError
+
+    data = ctx.report / "pbmc68k_reduced.h5ad"
+    out = ctx.report / "pbmc68k_reduced.annotated.h5ad"
+    adata = cellzoo.get_dataset("pbmc68k_reduced")
+    adata.write_h5ad(data)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNTIME_SCRIPT, str(ctx.state["onnx"]), str(data), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"the ONNX runtime failed: {proc.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["torch_imported"]:
+        raise IntegrityError("cellzoo.runtime imported torch")
+    model = ctx.state["models"][ctx.state["export_name"]]
+    arch = model.name
+    annotated = anndata.read_h5ad(out)
+    expected = model.predict(adata)
+    same = float(np.mean(annotated.obs[f"cellzoo_{arch}_label"].astype(str).to_numpy() == expected.labels.astype(str)))
+    diff = float(np.max(np.abs(annotated.obsm[f"cellzoo_{arch}_proba"] - expected.proba)))
+    run = result["run"]
+    ctx.state["runtime"] = {"agreement": same, "max_proba_diff": diff, **run}
+    ctx.console.print(
+        f"runtime: {run['n_cells']} cells at {run['cells_per_second']:,.0f} cells/s on {run['providers'][0]}; "
+        f"labels identical to torch for {same:.1%} of cells, max |Δproba| {diff:.1e}; torch never imported",
+        markup=False,
+    )
+    if same < 1.0:
+        raise IntegrityError(f"the ONNX runtime and torch disagree on {1 - same:.1%} of the labels")
+    return f"{out.name}: {same:.0%} label agreement with torch, max |Δproba| {diff:.1e}"
+
+
+def marker_heatmap(ctx: DemoContext) -> str:
+    """scANNA's attention marker genes per PBMC cell type, as a heatmap of mean attention."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import cellzoo
+
+    from .fileio import write_json
+
+    model = ctx.state["models"]["scanna.pbmc68k_reduced"]
+    adata = cellzoo.get_dataset("pbmc68k_reduced")
+    markers = model.markers(adata, LABEL_KEY, n=5)
+    attention = model.explain(adata)
+    genes = list(dict.fromkeys(g for ranked in markers.values() for g in ranked))
+    columns = [list(model.manifest.genes).index(g) for g in genes]
+    classes = sorted(markers)
+    labels = adata.obs[LABEL_KEY].astype(str).to_numpy()
+    mean = np.array([attention[labels == c][:, columns].mean(axis=0) for c in classes])
+    mean = mean / mean.max(axis=0, keepdims=True)
+    fig, ax = plt.subplots(figsize=(max(8, 0.28 * len(genes)), 0.45 * len(classes) + 2))
+    im = ax.imshow(mean, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_title("scANNA attention markers (top 5 per type; mean attention, scaled per gene)")
+    fig.colorbar(im, ax=ax, fraction=0.02)
+    fig.tight_layout()
+    fig.savefig(ctx.report / "markers_heatmap.png", dpi=120)
+    plt.close(fig)
+    write_json(ctx.report / "markers.json", markers)
+    return f"markers_heatmap.png: {len(genes)} genes × {len(classes)} cell types"
+
+
+def throughput(ctx: DemoContext) -> str:
+    """Cells per second of the exported model: torch eager vs onnxruntime, batch 1024, 2 threads."""
+    import numpy as np
+    import torch
+
+    from .export import export_module_of
+    from .fileio import write_text
+    from .runtime import Session
+
+    model = ctx.state["models"][ctx.state["export_name"]]
+    module, _ = export_module_of(model)
+    x = np.tile(model.golden_inputs(n=64)["x"], (16, 1))  # 1,024 cells
+    torch.set_num_threads(2)
+    session = Session(ctx.state["onnx"], threads=2)
+    rows = []
+    for runtime, fn in (
+        ("torch eager", lambda: module(torch.from_numpy(x))),
+        ("onnxruntime", lambda: session.run(x)),
+    ):
+        with torch.inference_mode():
+            fn()
+            times = []
+            for _ in range(10):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+        rows.append((runtime, len(x) / float(np.median(times))))
+    table = "| runtime | cells/s (batch 1024) |\n|---|---|\n" + "".join(f"| {r} | {v:,.0f} |\n" for r, v in rows)
+    write_text(ctx.report / "throughput.md", f"# {ctx.state['export_name']}\n\n{table}")
+    ctx.state["throughput"] = rows
+    speedup = rows[1][1] / rows[0][1]
+    return f"onnxruntime {rows[1][1]:,.0f} cells/s vs torch {rows[0][1]:,.0f} ({speedup:.1f}×)"
+
+
+def report(ctx: DemoContext) -> str:
+    """Write the report folder's index."""
+    from .fileio import write_text
+
+    rt = ctx.state.get("runtime", {})
+    lines = [
+        "# cellzoo demo report",
+        "",
+        f"- Checkpoints: {', '.join(DEMO_CHECKPOINTS)} (pulled or built into the cache, golden checks passed).",
+        "- Benchmark (pbmc68k_reduced, 5-fold CV, seed 0): [bench/leaderboard.md](bench/leaderboard.md), plots in `bench/`.",
+        f"- ONNX export of {ctx.state.get('export_name')}: `onnx/model.onnx`, validation in "
+        "[onnx/validation.json](onnx/validation.json).",
+        f"- Torch-free annotation: `pbmc68k_reduced.annotated.h5ad`; labels equal to torch for "
+        f"{rt.get('agreement', float('nan')):.1%} of cells, max |Δproba| {rt.get('max_proba_diff', float('nan')):.1e}.",
+        "- Marker genes from scANNA attention: [markers_heatmap.png](markers_heatmap.png), `markers.json`.",
+        "- Throughput: [throughput.md](throughput.md).",
+        "",
+    ]
+    write_text(ctx.report / "README.md", "\n".join(lines))
+    ctx.console.print(f"[bold green]report: {ctx.report}[/]")
+    return f"report folder {ctx.report}"
 
 
 STEPS: list[Step] = [
     Step("zoo", "The installed zoo", show_zoo),
-    Step("data", "A tiny synthetic dataset", make_data),
-    Step("train", "Train the majority control", train, needs=("data",)),
-    Step("save", "Save it as an artifact", save, needs=("train",)),
-    Step("load", "Load it back by local-dir:", load, needs=("save",)),
-    Step("verify", "Verify the golden input/output set", verify, needs=("load",)),
+    Step("pull", "Pull the PBMC checkpoints by name", pull),
+    Step("bench", "Benchmark them with the controls", bench),
+    Step("export", "Export the best deep model to ONNX", export, needs=("pull", "bench")),
+    Step("run", "Annotate an .h5ad with the torch-free runtime", run_onnx, needs=("export",)),
+    Step("markers", "Marker genes from attention", marker_heatmap, needs=("pull",)),
+    Step("throughput", "torch vs onnxruntime speed", throughput, needs=("export",)),
+    Step("report", "Write the report", report),
 ]
 
 
@@ -235,7 +353,7 @@ def plan(names: Sequence[str] | None = None, steps: Sequence[Step] | None = None
 def run(
     names: Sequence[str] | None = None,
     *,
-    workdir: Path | None = None,
+    report: Path = Path("demo-report"),
     console: Console | None = None,
     debug: bool = False,
     steps: Sequence[Step] | None = None,
@@ -248,25 +366,24 @@ def run(
     console = console or default_console()
     selected = plan(names, steps)
     results: list[StepResult] = []
-    with tempfile.TemporaryDirectory(prefix="cellzoo-demo-") as tmp:
-        base = Path(workdir) if workdir is not None else Path(tmp)
-        base.mkdir(parents=True, exist_ok=True)
-        ctx = DemoContext(console=console, workdir=base)
-        for i, step in enumerate(selected, 1):
-            console.rule(f"[bold]{i}/{len(selected)} {step.title}[/] [dim]({step.name})[/]", align="left")
-            t0 = time.perf_counter()
-            try:
-                summary = step.run(ctx)
-            except Exception as exc:
-                seconds = time.perf_counter() - t0
-                if debug:
-                    console.print_exception()
-                console.print(f"[red]error in step {step.name!r}: {escape(f'{type(exc).__name__}: {exc}')}[/]")
-                results.append(StepResult(step.name, False, seconds, f"{type(exc).__name__}: {exc}"))
-                break
+    report = Path(report).resolve()
+    report.mkdir(parents=True, exist_ok=True)
+    ctx = DemoContext(console=console, report=report)
+    for i, step in enumerate(selected, 1):
+        console.rule(f"[bold]{i}/{len(selected)} {step.title}[/] [dim]({step.name})[/]", align="left")
+        t0 = time.perf_counter()
+        try:
+            summary = step.run(ctx)
+        except Exception as exc:
             seconds = time.perf_counter() - t0
-            results.append(StepResult(step.name, True, seconds, summary))
-            console.print(f"[green]✓[/] {escape(summary)} [dim]({seconds:.2f} s)[/]")
+            if debug:
+                console.print_exception()
+            console.print(f"[red]error in step {step.name!r}: {escape(f'{type(exc).__name__}: {exc}')}[/]")
+            results.append(StepResult(step.name, False, seconds, f"{type(exc).__name__}: {exc}"))
+            break
+        seconds = time.perf_counter() - t0
+        results.append(StepResult(step.name, True, seconds, summary))
+        console.print(f"[green]✓[/] {escape(summary)} [dim]({seconds:.2f} s)[/]")
     _print_summary(console, results)
     return results
 
@@ -289,7 +406,9 @@ def _print_summary(console: Console, results: list[StepResult]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cellzoo.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", help="comma-separated steps to run (with the steps they need); default: all")
-    parser.add_argument("--workdir", type=Path, help="keep the demo's files here instead of a temporary folder")
+    parser.add_argument(
+        "--report", type=Path, default=Path("demo-report"), help="the report folder (default: demo-report)"
+    )
     parser.add_argument("--list", action="store_true", help="list the steps and exit")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failing step")
     args = parser.parse_args(argv)
@@ -300,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     names = [n.strip() for n in args.steps.split(",") if n.strip()] if args.steps else None
     try:
-        results = run(names, workdir=args.workdir, debug=args.debug)
+        results = run(names, report=args.report, debug=args.debug)
     except CellzooError as exc:  # an unknown step name: one line, like the CLI
         print(f"error: {exc}", file=sys.stderr)
         return 1
