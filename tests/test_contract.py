@@ -175,6 +175,21 @@ def test_right_target_sum_does_not_warn(counts):
         validate(sp.csr_matrix(log1p_norm(counts, 1e6)), "log1p_norm", target_sum=1e6)
 
 
+def test_a_declared_target_sum_is_trusted_for_genes_subset_after_normalisation(counts):
+    subset = log1p_norm(counts)[:, : counts.shape[1] // 3]  # rows no longer sum to 1e4
+    adata = ad.AnnData(subset.astype(np.float32))
+    adata.uns["cellzoo"] = {"input_state": "log1p_norm"}
+    with pytest.warns(InputStateWarning):
+        prepare_input(adata, InputContract("log1p_norm"))
+    adata.uns["cellzoo"]["target_sum"] = 10000.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_input(adata, InputContract("log1p_norm"))
+    adata.uns["cellzoo"]["target_sum"] = 1e6  # declared, but not the model's: the check stays
+    with pytest.warns(InputStateWarning):
+        prepare_input(adata, InputContract("log1p_norm"))
+
+
 def test_validate_rejects_a_state_that_is_not_a_contract_state(counts):
     with pytest.raises(ConfigError, match="'scaled'"):
         validate(counts, "scaled")

@@ -447,7 +447,7 @@ def prepare_input(adata: anndata.AnnData, contract: InputContract) -> Any:
     where = "adata.X" + (f" (declared {declared!r} in adata.uns['cellzoo'])" if declared else "")
     usable = ("counts",) if contract.state == "counts" else ("counts", "log1p_norm")
     if state in usable:
-        return _convert(X, state, contract, where)
+        return _convert(X, state, contract, where, checked_sum=_declared_target_sum(adata) == contract.target_sum)
     found = [f"adata.X looks like {_DESCRIBE[state]}"]
     for name, M in _candidates(adata):
         alt = detect_state(M)
@@ -465,9 +465,17 @@ def prepare_input(adata: anndata.AnnData, contract: InputContract) -> Any:
     )
 
 
-def _convert(X: Any, state: str, contract: InputContract, where: str) -> Any:
+def _declared_target_sum(adata: anndata.AnnData) -> float | None:
+    """``adata.uns['cellzoo']['target_sum']``: what the data were normalised to before any gene subsetting."""
+    meta = adata.uns.get("cellzoo")
+    value = meta.get("target_sum") if isinstance(meta, Mapping) else None
+    return float(value) if value is not None else None
+
+
+def _convert(X: Any, state: str, contract: InputContract, where: str, checked_sum: bool = False) -> Any:
     if state == contract.state:
-        validate(X, state, target_sum=contract.target_sum, where=where)
+        # a declared target sum equal to the model's is trusted: row sums of HVG-subset data cannot show it
+        validate(X, state, target_sum=None if checked_sum else contract.target_sum, where=where)
         return _float32(X)
     validate(X, "counts", where=where)
     return _log1p_normalise(X, contract.target_sum)
