@@ -29,6 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/cellzoo bench benchmarks/annotate-pbmc68k.toml -o benchmarks/results/annotate-pbmc68k
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/markers.py
+	$(BIN)/python benchmarks/discover.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

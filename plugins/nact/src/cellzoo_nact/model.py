@@ -220,11 +220,15 @@ class Nact(ZooModel):
         from cellzoo import InputContract, prepare_input
 
         X = prepare_input(adata, InputContract(state=self.config.input_state))
+        meta = {"input_state": self.config.input_state}
+        declared = adata.uns.get("cellzoo")
+        if isinstance(declared, Mapping) and declared.get("target_sum") is not None:
+            meta["target_sum"] = declared["target_sum"]  # what the user's data declared, still true of X
         return ad.AnnData(
             X=X,
             obs=pd.DataFrame({CLUSTER_KEY: np.asarray(clusters, dtype=str)}, index=adata.obs_names.copy()),
             var=pd.DataFrame(index=adata.var_names.copy()),
-            uns={"cellzoo": {"input_state": self.config.input_state}},
+            uns={"cellzoo": meta},
         )
 
     # -- persistence ----------------------------------------------------------------------------
