@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from cellzoo.testing import zoo_pm  # noqa: F401  (the fixture, for every test in this folder)
 
 EXAMPLE_PLUGIN_DIR = Path(__file__).parent / "example_plugin"

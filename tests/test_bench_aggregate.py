@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from cellzoo.bench.aggregate import aggregate, competition_ranks, mean_std
 
 CONTROLS = ("majority", "random_labels", "true_labels")

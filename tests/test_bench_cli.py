@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
 from cellzoo.cli import main
 from cellzoo.cli.bench import suite_from_options
 from cellzoo.testing import tiny_annotate_adata
-from click.testing import CliRunner
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import anndata
 import numpy as np
 import pytest
+
 from cellzoo import Annotation, Annotator, ModelSpec, hookimpl
 from cellzoo.bench import run_suite
 from cellzoo.bench.environment import environment

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from cellzoo import Annotator, DatasetSpec, MetricSpec, ModelSpec, TaskSpec, hookimpl
 from cellzoo.bench.plan import build_plan, label_columns
 from cellzoo.bench.suite import DatasetEntry, SplitRule, load_suite, suite_from_dict

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import cellzoo.build as build_module
 import numpy as np
 import pytest
+
+import cellzoo.build as build_module
 from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
 from cellzoo.artifacts import load_artifact, read_config
 from cellzoo.build import build, recipe_config, split_indices
@@ -189,8 +190,9 @@ def test_toml_arrays_become_tuples_for_tuple_fields(projection):
 
 
 def test_cli_build(zoo):
-    from cellzoo.cli import main
     from click.testing import CliRunner
+
+    from cellzoo.cli import main
 
     runner = CliRunner()
     first = runner.invoke(main, ["build", "majority.test", "--json"])

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from cellzoo.artifacts import load_artifact, verify
 from cellzoo.build import build_into
 from cellzoo.bundle import bundle, read_index
@@ -110,8 +111,9 @@ def test_a_bundle_of_a_published_checkpoint_records_its_commit(zoo, hub_server, 
 
 
 def test_cli_bundle(two_entries):
-    from cellzoo.cli import main
     from click.testing import CliRunner
+
+    from cellzoo.cli import main
 
     runner = CliRunner()
     out = two_entries.tmp / "cli-bundle"

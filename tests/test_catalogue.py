@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from cellzoo import catalogue
 from cellzoo.catalogue import (
     hub_toml,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
 from cellzoo.data.contract import (
     InputContract,
     InputStateWarning,

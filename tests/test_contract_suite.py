@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from cellzoo import Annotation, Annotator, ModelSpec, check_state_keys, hookimpl
 from cellzoo.errors import ConfigError
 from cellzoo.testing import (

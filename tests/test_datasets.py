@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
 from cellzoo.data.datasets import dataset_hash, load_dataset, read_h5ad
 from cellzoo.errors import ConfigError, InputError, PluginError, UnknownNameError
 from cellzoo.hookspecs import hookimpl

@@ -9,9 +9,10 @@ import textwrap
 import tomllib
 from pathlib import Path
 
-import cellzoo
 import numpy as np
 import pytest
+
+import cellzoo
 from cellzoo.errors import ConfigError
 from cellzoo.plugins import ZooPluginManager, use_plugin_manager
 from cellzoo.testing import check_model

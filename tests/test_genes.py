@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from cellzoo.data.genes import (
     ENSEMBL_GENE,
     GeneAlignment,

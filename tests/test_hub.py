@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+
 from cellzoo.artifacts import load_artifact, save
 from cellzoo.build import build_into
 from cellzoo.catalogue import pretrained_entry
@@ -331,8 +332,9 @@ def test_two_processes_pulling_at_once_both_succeed_with_one_copy(zoo, hub_serve
 
 
 def test_cli_push_then_pull(zoo, hub_server):
-    from cellzoo.cli import main
     from click.testing import CliRunner
+
+    from cellzoo.cli import main
 
     artifact = make_artifact(zoo)
     runner = CliRunner()

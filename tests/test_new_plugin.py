@@ -17,13 +17,14 @@ import sysconfig
 import tomllib
 from pathlib import Path
 
-import cellzoo
 import pytest
+from click.testing import CliRunner
+
+import cellzoo
 from cellzoo.cli import main
 from cellzoo.cli.newplugin import plugin_files, template_values
 from cellzoo.plugins import ZooPluginManager, use_plugin_manager
 from cellzoo.testing import check_model, tiny_annotate_adata
-from click.testing import CliRunner
 
 EXPECTED_FILES = {
     "README.md",

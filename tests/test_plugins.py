@@ -9,8 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import cellzoo
 import pytest
+
+import cellzoo
 from cellzoo import DatasetSpec, MetricSpec, ModelSpec, hookimpl
 from cellzoo.errors import PluginError
 from cellzoo.plugins import BUILTIN, ZooPluginManager, get_plugin_manager, use_plugin_manager

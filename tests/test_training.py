@@ -9,6 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
 from cellzoo.errors import CellzooError, ConfigError, InputError  # noqa: E402
 from cellzoo.training import (  # noqa: E402
     EarlyStopping,
@@ -19,7 +21,6 @@ from cellzoo.training import (  # noqa: E402
     select_device,
     train_classifier,
 )
-from torch import nn  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -104,6 +104,8 @@ DEMO_SUITE = {
     "datasets": [{"name": "pbmc68k_reduced", "label_key": "bulk_labels"}],
 }
 LABEL_KEY = "bulk_labels"
+#: records of the reference suite, committed by `make bench`
+REFERENCE_RUNS = Path("benchmarks/results/annotate-pbmc68k/runs")
 
 
 def pull(ctx: DemoContext) -> str:
@@ -135,10 +137,18 @@ def pull(ctx: DemoContext) -> str:
 
 def bench(ctx: DemoContext) -> str:
     """Benchmark the architectures against each other and the controls on the PBMC suite (5 folds)."""
+    import shutil
+
     from .bench import run_suite
 
     suite = dict(DEMO_SUITE, models=[name.split(".")[0] for name in DEMO_CHECKPOINTS])
-    result = run_suite(suite, ctx.report / "bench", console=ctx.console)
+    out = ctx.report / "bench"
+    if REFERENCE_RUNS.is_dir() and not (out / "runs").exists():
+        # the harness skips a run whose record has the same data, config, split and seed hashes:
+        # the committed reference records (`make bench`) make this step take seconds, not minutes
+        shutil.copytree(REFERENCE_RUNS, out / "runs")
+        ctx.console.print(f"reusing the records in {REFERENCE_RUNS} where their hashes match", markup=False)
+    result = run_suite(suite, out, console=ctx.console)
     board = result.leaderboard
     ctx.state["leaderboard"] = board
     best = board.best("pbmc68k_reduced")

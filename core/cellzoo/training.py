@@ -377,3 +377,47 @@ def _to_numpy(out: Any) -> Any:
     if isinstance(out, dict):
         return {k: _to_numpy(v) for k, v in out.items()}
     raise CellzooError(f"predict_in_batches: fn returned a {type(out).__name__}; expected tensors")
+
+
+# -- recipes shared by the torch classifiers -------------------------------------------------
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``(train_rows, val_rows)``: about ``fraction`` of each class's cells held out.
+
+    Classes with fewer than two cells stay entirely in training, so a rare type is never lost
+    to the validation set.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    y_perm = y[order]
+    # rank of each cell within its class, in shuffled order (vectorised, no loop over cells)
+    sort = np.argsort(y_perm, kind="stable")
+    counts = np.bincount(y_perm)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[sort] = np.arange(len(y)) - np.repeat(starts, counts)
+    n_val = np.where(counts >= 2, np.floor(counts * fraction + 0.5), 0).astype(np.int64)
+    held = rank < n_val[y_perm]
+    return np.sort(order[~held]), np.sort(order[held])
+
+
+def steps_per_epoch(n_cells: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of ``cellzoo.training.train_classifier`` (a trailing batch of one cell is folded)."""
+    steps = math.ceil(n_cells / batch_size)
+    return steps - 1 if steps > 1 and n_cells % batch_size == 1 else steps
+
+
+def training_plan(y: np.ndarray, config: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(train_rows, val_rows, epochs)`` for a fit on cells with class codes ``y``.
+
+    Early stopping needs a validation set large enough to be trusted: below ``min_val_cells``
+    held-out cells, every cell trains and ``val_rows`` is empty. ``epochs`` is raised so that
+    training makes at least ``min_steps`` optimizer steps — small data sets get enough updates,
+    large ones keep the configured number of epochs.
+    """
+    train_rows, val_rows = validation_split(y, config.val_fraction, config.seed)
+    if len(val_rows) < config.min_val_cells:
+        train_rows, val_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
+    epochs = max(int(config.epochs), math.ceil(config.min_steps / steps_per_epoch(len(train_rows), config.batch_size)))
+    return train_rows, val_rows, epochs

@@ -16,7 +16,7 @@ import cellzoo  # noqa: E402
 import cellzoo_actinn.hooks  # noqa: E402
 from cellzoo.errors import ArtifactError, ConfigError, InputError  # noqa: E402
 from cellzoo.testing import log1p_normalised, tiny_annotate_adata, zoo_pm  # noqa: E402, F401
-from cellzoo_actinn.model import validation_split  # noqa: E402
+from cellzoo.training import validation_split  # noqa: E402
 from cellzoo_actinn.network import ActinnInference, ActinnNet, parameter_count  # noqa: E402
 from cellzoo_actinn.preprocessing import gene_filter, scaled_log2  # noqa: E402
 

@@ -18,9 +18,9 @@ import cellzoo  # noqa: E402
 import cellzoo_scanna.hooks  # noqa: E402
 from cellzoo.errors import ArtifactError, ConfigError, InputError, NotFittedError  # noqa: E402
 from cellzoo.testing import log1p_normalised, tiny_annotate_adata, zoo_pm  # noqa: E402, F401
+from cellzoo.training import steps_per_epoch, training_plan, validation_split  # noqa: E402
 from cellzoo_scanna.config import ScannaConfig  # noqa: E402
 from cellzoo_scanna.markers import rank_markers  # noqa: E402
-from cellzoo_scanna.model import steps_per_epoch, training_plan, validation_split  # noqa: E402
 
 LABEL = "cell_type"
 FAST = {"epochs": 20, "min_steps": 0, "batch_size": 16, "lr": 1e-3, "masking_fraction": 0.0}

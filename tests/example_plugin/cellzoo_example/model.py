@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+
 from cellzoo import Annotator, check_state_keys
 
 from .config import CentroidConfig
