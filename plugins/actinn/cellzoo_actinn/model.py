@@ -13,7 +13,7 @@ from cellzoo.errors import ArtifactError
 from cellzoo.training import training_plan
 
 from .config import ActinnConfig
-from .network import ActinnInference, ActinnNet
+from .network import ActinnExport, ActinnInference, ActinnNet
 from .preprocessing import gene_filter, scaled_log2
 
 PREDICT_BATCH = 4096
@@ -53,7 +53,7 @@ class Actinn(Annotator):
     def export_module(self) -> torch.nn.Module:
         """The eval-mode module ``x → proba`` (preprocessing in the graph) that :meth:`infer` runs."""
         self._check_fitted()
-        return ActinnInference(self.net, self._kept_index(), self.config.scale_to).cpu().eval()
+        return ActinnExport(self.net, self._kept_index(), len(self.manifest.genes), self.config.scale_to).cpu().eval()
 
     # -- training -----------------------------------------------------------------------------
     def _fit(self, X, y: np.ndarray) -> None:

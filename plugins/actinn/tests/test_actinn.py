@@ -17,7 +17,7 @@ import cellzoo_actinn.hooks  # noqa: E402
 from cellzoo.errors import ArtifactError, ConfigError, InputError  # noqa: E402
 from cellzoo.testing import log1p_normalised, tiny_annotate_adata, zoo_pm  # noqa: E402, F401
 from cellzoo.training import validation_split  # noqa: E402
-from cellzoo_actinn.network import ActinnInference, ActinnNet, parameter_count  # noqa: E402
+from cellzoo_actinn.network import ActinnExport, ActinnInference, ActinnNet, parameter_count  # noqa: E402
 from cellzoo_actinn.preprocessing import gene_filter, scaled_log2  # noqa: E402
 
 LABEL = "cell_type"
@@ -123,12 +123,22 @@ def test_gene_filter_uses_the_training_cells_only(data):
 
 def test_the_inference_graph_applies_the_same_preprocessing(fitted, data):
     x = np.log1p(data[1].X / data[1].X.sum(1, keepdims=True) * 1e4).astype(np.float32)
-    module = fitted.export_module()
+    module = ActinnInference(fitted.net, fitted._kept_index(), fitted.config.scale_to)
     kept = np.isin(fitted.manifest.genes, fitted.kept_genes)
     np.testing.assert_allclose(
         module.features(torch.from_numpy(x)).numpy(), scaled_log2(x)[:, kept], rtol=1e-4, atol=1e-4
     )
-    assert isinstance(module, ActinnInference)
+
+
+def test_the_export_module_folds_the_gene_filter_into_the_first_layer(fitted, data):
+    x = torch.from_numpy(np.log1p(data[1].X / data[1].X.sum(1, keepdims=True) * 1e4).astype(np.float32))
+    reference = ActinnInference(fitted.net, fitted._kept_index(), fitted.config.scale_to).eval()
+    exported = fitted.export_module()
+    assert isinstance(exported, ActinnExport)
+    with torch.no_grad():
+        np.testing.assert_allclose(exported(x).numpy(), reference(x).numpy(), atol=1e-5)
+    dropped = ~np.isin(fitted.manifest.genes, fitted.kept_genes)
+    assert np.all(exported.first.weight.detach().numpy()[:, dropped] == 0)
 
 
 # -- training and prediction -------------------------------------------------------------------------
