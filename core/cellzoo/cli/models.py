@@ -170,38 +170,35 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def _require_annotator(model: Any, source: str) -> None:
+#: tasks whose ``predict(adata)`` returns a result that writes itself into the AnnData
+PREDICT_TASKS = ("annotate", "discover")
+
+
+def _require_predictor(model: Any, source: str) -> None:
     from ..errors import ProtocolError
 
     task = model.spec.task
-    if task != "annotate" or not callable(getattr(model, "predict", None)):
+    if task not in PREDICT_TASKS or not callable(getattr(model, "predict", None)):
         raise ProtocolError(
-            f"{source} is a {task!r} model; `cellzoo predict` annotates cells and needs an 'annotate' model "
-            "(see `cellzoo list --task annotate`)"
+            f"{source} is a {task!r} model; `cellzoo predict` labels cells and needs a model of task "
+            f"{' or '.join(repr(t) for t in PREDICT_TASKS)} (see `cellzoo list --task annotate`)"
         )
 
 
-def result_keys(model_name: str) -> dict[str, tuple[str, str]]:
-    """Where an annotation of ``model_name`` goes: ``{what: (AnnData attribute, key)}`` (DESIGN.md)."""
-    key = f"cellzoo_{model_name}"
-    return {"label": ("obs", f"{key}_label"), "proba": ("obsm", f"{key}_proba"), "classes": ("uns", f"{key}_classes")}
-
-
-def _existing_keys(adata: Any, model_name: str) -> list[str]:
-    found = []
-    for attr, key in result_keys(model_name).values():
-        if key in getattr(adata, attr):
-            found.append(f"{attr}[{key!r}]")
+def _result_keys(adata: Any, model_name: str) -> list[tuple[str, str]]:
+    """Every ``(attribute, key)`` of ``adata`` holding a result of ``model_name`` (``cellzoo_<model>_*``)."""
+    prefix = f"cellzoo_{model_name}_"
+    found = [("obs", k) for k in adata.obs.columns if str(k).startswith(prefix)]
+    found += [(attr, k) for attr in ("obsm", "uns") for k in getattr(adata, attr) if str(k).startswith(prefix)]
     return found
 
 
 def _drop_results(adata: Any, model_name: str) -> None:
-    for attr, key in result_keys(model_name).values():
+    for attr, key in _result_keys(adata, model_name):
         if attr == "obs":
-            if key in adata.obs.columns:
-                del adata.obs[key]
+            del adata.obs[key]
         else:
-            getattr(adata, attr).pop(key, None)
+            del getattr(adata, attr)[key]
 
 
 @click.command("predict")
@@ -226,7 +223,8 @@ def predict_command(model_name: str, data: Path, out_path: Path, overwrite: bool
     """Annotate the cells of DATA.h5ad with MODEL; write OUT.h5ad.
 
     MODEL is a pretrained name (arch.tag) or local-dir:PATH of a trained artifact. Labels go to
-    obs["cellzoo_<model>_label"], probabilities to obsm["cellzoo_<model>_proba"].
+    obs["cellzoo_<model>_label"], probabilities to obsm["cellzoo_<model>_proba"]; a discover
+    model (N-ACT) also writes obs["cellzoo_<model>_cluster"] and its markers to uns.
     """
     import anndata
     from rich.markup import escape
@@ -245,12 +243,12 @@ def predict_command(model_name: str, data: Path, out_path: Path, overwrite: bool
         raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it or choose another -o")
 
     model = cellzoo.load(model_name)
-    _require_annotator(model, model_name)
+    _require_predictor(model, model_name)
     if min_overlap is not None:
         model.min_gene_overlap = min_overlap
 
     adata = anndata.read_h5ad(data)
-    clashes = _existing_keys(adata, model.name)
+    clashes = [f"{attr}[{key!r}]" for attr, key in _result_keys(adata, model.name)]
     if clashes and not overwrite:
         raise InputError(
             f"{data} already has {', '.join(clashes)} (an earlier cellzoo run?); pass --overwrite to replace "
@@ -273,11 +271,8 @@ def predict_command(model_name: str, data: Path, out_path: Path, overwrite: bool
 
     with atomic_path(out_path, suffix=".h5ad") as tmp:
         adata.write_h5ad(tmp)
-    keys = result_keys(model.name)
-    written = [f"obs[{keys['label'][1]!r}]"]
-    if annotation.proba is not None:
-        written.append(f"obsm[{keys['proba'][1]!r}]")
-    out.print(f"wrote [bold]{escape(str(out_path))}[/] with {escape(' and '.join(written))}", soft_wrap=True)
+    written = [f"{attr}[{key!r}]" for attr, key in _result_keys(adata, model.name)]
+    out.print(f"wrote [bold]{escape(str(out_path))}[/] with {escape(', '.join(written))}", soft_wrap=True)
 
 
 # -- verify --------------------------------------------------------------------------------------
