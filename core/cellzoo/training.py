@@ -421,3 +421,38 @@ def training_plan(y: np.ndarray, config: Any) -> tuple[np.ndarray, np.ndarray, i
         train_rows, val_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
     epochs = max(int(config.epochs), math.ceil(config.min_steps / steps_per_epoch(len(train_rows), config.batch_size)))
     return train_rows, val_rows, epochs
+
+
+# -- persistence shared by the torch models ------------------------------------------------------
+
+
+def module_tensors(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A module's state dict as float32 numpy arrays (what ``ZooModel.state_tensors`` returns)."""
+    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in module.state_dict().items()}
+
+
+def load_module_tensors(module: torch.nn.Module, tensors: Any, what: str) -> None:
+    """Strictly load arrays written by :func:`module_tensors`; leaves the module in eval mode.
+
+    Missing, unexpected or misshapen tensors raise :class:`~cellzoo.errors.ArtifactError` naming them.
+    """
+    from .model import check_state_keys
+
+    expected = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    check_state_keys(expected, tensors, what)
+    module.load_state_dict({k: torch.as_tensor(np.asarray(tensors[k], dtype=np.float32)) for k in expected}, strict=True)
+    module.eval()
+
+
+def training_summary(history: TrainHistory | None, planned_epochs: int | None, validation_cells: int | None) -> dict:
+    """What a torch model records about its training in ``config.json`` (empty before training)."""
+    if history is None:
+        return {}
+    return {
+        "epochs_planned": planned_epochs,
+        "validation_cells": validation_cells,
+        "epochs_run": history.epochs,
+        "best_epoch": history.best_epoch,
+        "stopped_early": history.stopped_early,
+        "seconds": round(history.seconds, 3),
+    }

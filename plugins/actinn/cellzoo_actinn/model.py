@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from cellzoo import Annotator, check_state_keys
+from cellzoo import Annotator
 from cellzoo.errors import ArtifactError
-from cellzoo.training import training_plan
+from cellzoo.training import load_module_tensors, module_tensors, training_plan, training_summary
 
 from .config import ActinnConfig
 from .network import ActinnExport, ActinnInference, ActinnNet
@@ -118,29 +118,17 @@ class Actinn(Annotator):
     # -- persistence --------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, np.ndarray]:
         self._check_fitted()
-        return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in self.net.state_dict().items()}
+        return module_tensors(self.net)
 
     def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
         self._check_fitted()
-        expected = {k: v.numpy() for k, v in self.net.state_dict().items()}
-        check_state_keys(expected, tensors, self.name)
-        self.net.load_state_dict(
-            {k: torch.as_tensor(np.asarray(tensors[k], dtype=np.float32)) for k in expected}, strict=True
-        )
-        self.net.eval()
+        load_module_tensors(self.net, tensors, self.name)
 
     def artifact_state(self) -> dict[str, Any]:
         state = super().artifact_state()
         state["kept_genes"] = list(self.kept_genes)
         if self.history is not None:
-            state["training"] = {
-                "epochs_planned": self.planned_epochs,
-                "validation_cells": self.validation_cells,
-                "epochs_run": self.history.epochs,
-                "best_epoch": self.history.best_epoch,
-                "stopped_early": self.history.stopped_early,
-                "seconds": round(self.history.seconds, 3),
-            }
+            state["training"] = training_summary(self.history, self.planned_epochs, self.validation_cells)
         return state
 
     def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
