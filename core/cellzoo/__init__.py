@@ -51,6 +51,7 @@ _API: dict[str, str] = {
     "align_genes": "data.genes",
     "apply_alignment": "data.genes",
     # plugins
+    "lazy_module": "lazy",
     "get_plugin_manager": "plugins",
     "use_plugin_manager": "plugins",
     "ZooPluginManager": "plugins",

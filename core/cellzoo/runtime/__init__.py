@@ -15,8 +15,7 @@ it reads is described in :mod:`cellzoo.runtime.metadata`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_module
 
 _API = {
     "Session": "session",
@@ -31,16 +30,4 @@ _API = {
     "verify_onnx": "verify",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cellzoo.runtime' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_module(__name__, _API)

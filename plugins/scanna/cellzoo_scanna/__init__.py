@@ -11,8 +11,7 @@ Public API (lazy, so importing the package or its hooks never imports torch):
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cellzoo import lazy_module
 
 __version__ = "0.1.0"
 
@@ -26,16 +25,4 @@ _API = {
     "tfidf_scores": "markers",
 }
 
-__all__ = sorted([*_API, "__version__"])
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cellzoo_scanna' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_module(__name__, _API, extra=["__version__"])
