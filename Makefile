@@ -25,12 +25,12 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+SUITES  := annotate-pbmc68k annotate-splat markers discover
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
-	$(BIN)/cellzoo bench benchmarks/annotate-pbmc68k.toml -o benchmarks/results/annotate-pbmc68k
+	$(foreach s,$(SUITES),$(BIN)/cellzoo bench benchmarks/$(s).toml -o benchmarks/results/$(s) &&) true
 	$(BIN)/python benchmarks/throughput.py
-	$(BIN)/python benchmarks/markers.py
-	$(BIN)/python benchmarks/discover.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

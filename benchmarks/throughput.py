@@ -308,6 +308,11 @@ def model_throughput(
     cpu_session = _ort_session(path, threads, "cpu")
     got = cpu_session.run(None, {"x": x_check})
     parity = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+    from cellzoo.runtime import Session
+
+    runtime_session = Session(path, threads=threads)
+    blocked = runtime_session.run(x_check)
+    parity = max(parity, *(float(np.abs(blocked[n] - w).max()) for n, w in zip(runtime_session.output_names, want)))
 
     rows = []
     for device in devices:
@@ -327,9 +332,12 @@ def model_throughput(
                     torch.cuda.synchronize()
                 return out
 
+            runners = [("torch", run_torch), ("onnxruntime", run_ort)]
+            if device == "cpu":  # what a deployment calls: cellzoo's session, which runs big batches in blocks
+                runners.append(("cellzoo.runtime", lambda x=x: runtime_session.run(x, check=False)))
             best: dict[str, np.ndarray] = {}
-            for _ in range(rounds):  # interleaved, so a busy neighbour hurts both alike
-                for runtime, fn in (("torch", run_torch), ("onnxruntime", run_ort)):
+            for _ in range(rounds):  # interleaved, so a busy neighbour hurts all alike
+                for runtime, fn in runners:
                     # let the other runtime's spinning worker threads go to sleep first
                     time.sleep(SETTLE_SECONDS)
                     t = timed(fn, min_seconds)
@@ -340,6 +348,7 @@ def model_throughput(
                              "cells_per_s": b / float(np.median(t)), "calls": len(t)})  # fmt: skip
         model.module.to("cpu")
     return {"name": model.name, "note": model.note, "n_genes": model.n_genes, "outputs": list(model.output_names),
+            "cpu_block": runtime_session.cpu_block,
             "module": type(model.module).__name__,
             "flops_per_cell": model.flops_per_cell, "bytes_per_cell": model.bytes_per_cell(),
             "max_abs_diff_torch_vs_onnxruntime": parity, "onnx_bytes": path.stat().st_size, "rows": rows}  # fmt: skip
@@ -490,15 +499,23 @@ def summarise(models: list[dict[str, Any]], limits: dict[str, Any]) -> None:
             r["gflops"] = r["cells_per_s"] * m["flops_per_cell"] / 1e9
             r["fraction_of_gemm_limit"] = r["gflops"] / peak if r["device"] == "cpu" else None
             r["fraction_of_roofline"] = r["cells_per_s"] / roofline if r["device"] == "cpu" else None
-            if r["runtime"] == "onnxruntime":
+            if r["runtime"] != "torch":
                 torch_row = by_key.get((r["device"], "torch", r["batch"]))
                 r["speedup_vs_torch"] = r["cells_per_s"] / torch_row["cells_per_s"] if torch_row else None
-        big = [r for r in m["rows"] if r["device"] == "cpu" and r["runtime"] == "onnxruntime" and r["batch"] >= 256]
+            elif r["device"] == "cpu":
+                # the most any runtime could gain over torch here: the GEMM limit over torch's own rate
+                r["limit_over_torch"] = peak * 1e9 / m["flops_per_cell"] / r["cells_per_s"]
+        # the targets are judged on what a deployment runs: cellzoo's session
+        big = [r for r in m["rows"] if r["device"] == "cpu" and r["runtime"] == "cellzoo.runtime" and r["batch"] >= 256]
         m["targets_batch_ge_256"] = {
             "min_speedup_vs_torch": min(r["speedup_vs_torch"] for r in big) if big else None,
             "min_fraction_of_gemm_limit": min(r["fraction_of_gemm_limit"] for r in big) if big else None,
             "speedup_target_met": bool(big) and all(r["speedup_vs_torch"] >= 2.0 for r in big),
             "limit_target_met": bool(big) and all(r["fraction_of_gemm_limit"] >= 0.8 for r in big),
+            "max_limit_over_torch": max(
+                (r["limit_over_torch"] for r in m["rows"] if r.get("limit_over_torch") and r["batch"] >= 256),
+                default=None,
+            ),
         }
 
 
@@ -546,24 +563,29 @@ def markdown(result: dict[str, Any]) -> str:
             f"{m['bytes_per_cell']:,} bytes in + out per cell; roofline {_k(m['roofline_cells_per_s'])} cells/s; "
             f"max |torch − onnxruntime| {m['max_abs_diff_torch_vs_onnxruntime']:.1e} at batch 1024.",
             "",
-            "| device | batch | torch cells/s | onnxruntime cells/s | speed-up | ORT GFLOP/s | of GEMM limit | of roofline |",
-            "|---|---|---|---|---|---|---|---|",
+            f"| device | batch | torch cells/s | onnxruntime, one call | cellzoo.runtime (blocks of {m['cpu_block']}) | "
+            "speed-up vs torch | GFLOP/s | of GEMM limit | limit ÷ torch |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         rows = {(r["device"], r["runtime"], r["batch"]): r for r in m["rows"]}
         for device, _, batch in sorted({(d, "", b) for d, _, b in rows}, key=lambda k: (k[0] != "cpu", k[0], k[2])):
             tr, orr = rows.get((device, "torch", batch)), rows.get((device, "onnxruntime", batch))
-            frac = f"{orr['fraction_of_gemm_limit']:.0%}" if orr and orr["fraction_of_gemm_limit"] is not None else "–"
-            roof = f"{orr['fraction_of_roofline']:.0%}" if orr and orr["fraction_of_roofline"] is not None else "–"
+            rr = rows.get((device, "cellzoo.runtime", batch)) or orr  # on a GPU the bare session is the runtime's
+            if not (tr and orr):
+                lines.append(f"| {device} | {batch} | – | – | – | – | – | – | – |")
+                continue
+            frac = f"{rr['fraction_of_gemm_limit']:.0%}" if rr["fraction_of_gemm_limit"] is not None else "–"
+            cap = f"{tr['limit_over_torch']:.2f}×" if tr.get("limit_over_torch") else "–"
             lines.append(
-                f"| {device} | {batch} | {_k(tr['cells_per_s']) if tr else '–'} | {_k(orr['cells_per_s']) if orr else '–'} "
-                f"| {orr['speedup_vs_torch']:.2f}× | {orr['gflops']:.0f} | {frac} | {roof} |"
-                if orr and tr
-                else f"| {device} | {batch} | – | – | – | – | – | – |"
+                f"| {device} | {batch} | {_k(tr['cells_per_s'])} | {_k(orr['cells_per_s'])} | "
+                f"{_k(rr['cells_per_s']) if rr is not orr else '–'} | {rr['speedup_vs_torch']:.2f}× | {rr['gflops']:.0f} "
+                f"| {frac} | {cap} |"
             )
         lines += [
             "",
-            f"Targets at batch ≥ 256 (CPU): onnxruntime ≥ 2× torch — {'met' if t['speedup_target_met'] else 'NOT met'} "
-            f"(lowest {t['min_speedup_vs_torch']:.2f}×); ≥ 80 % of the GEMM limit — "
+            f"Targets at batch ≥ 256 (CPU, cellzoo.runtime): ≥ 2× torch — {'met' if t['speedup_target_met'] else 'NOT met'} "
+            f"(lowest {t['min_speedup_vs_torch']:.2f}×; the GEMM limit itself is at most {t['max_limit_over_torch']:.2f}× "
+            f"torch's rate here); ≥ 80 % of the GEMM limit — "
             f"{'met' if t['limit_target_met'] else 'NOT met'} (lowest {t['min_fraction_of_gemm_limit']:.0%}).",
             "",
         ]

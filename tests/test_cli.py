@@ -252,10 +252,10 @@ def test_list_models_as_json(zoo):
     result = cli("list", "--json")
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    assert [r["name"] for r in rows] == ["majority", "random_labels", "true_labels"]
+    assert [r["name"] for r in rows] == ["majority", "random_genes", "random_labels", "true_labels", "true_markers"]
     assert {r["role"] for r in rows} == {"control"}
     assert {r["plugin"] for r in rows} == {"cellzoo.builtin"}
-    assert {r["task"] for r in rows} == {"annotate"}
+    assert {r["task"] for r in rows} == {"annotate", "markers"}
 
 
 def test_list_table_shows_name_role_and_plugin(toy_zoo):

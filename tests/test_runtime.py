@@ -241,6 +241,18 @@ def test_wrong_input_width(session):
         session.run(np.zeros((3, N_GENES + 1), dtype=np.float32))
 
 
+def test_big_batches_run_in_blocks_with_the_same_outputs(onnx_dir):
+    x = np.random.default_rng(0).random((50, N_GENES), dtype=np.float32)
+    whole = Session(onnx_dir / "model.onnx", cpu_block=0).run(x)
+    blocked = Session(onnx_dir / "model.onnx", cpu_block=7).run(x)  # 7 blocks of 7 cells and one of 1
+    assert set(blocked) == set(whole)
+    for name in whole:
+        assert blocked[name].shape == whole[name].shape and blocked[name].dtype == whole[name].dtype
+        np.testing.assert_allclose(blocked[name], whole[name], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ConfigError, match="cpu_block"):
+        Session(onnx_dir / "model.onnx", cpu_block=-1)
+
+
 def test_earlier_results_are_kept_unless_overwrite(session, tmp_path):
     data = write(counts_data(), tmp_path / "cells.h5ad")
     first = tmp_path / "first.h5ad"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("method", "baseline", "control")
+#: how the benchmark harness runs and scores a task (see :class:`TaskSpec`)
+SCORINGS = ("supervised", "unsupervised", "markers")
 
 
 def resolve(ref: str | Callable[..., Any]) -> Any:
@@ -107,9 +109,16 @@ class TaskSpec:
     controls: tuple[str, ...] = ()
     split: str = "stratified_kfold"
     summary: str = ""
+    #: ``supervised``: ``fit(train, label_key)``, ``predict(test)`` scored against the test labels,
+    #: predictions limited to the training classes. ``unsupervised``: ``fit(train)`` without labels,
+    #: ``predict(test)`` may name anything. ``markers``: ``fit(train, label_key)`` then
+    #: ``markers(train, label_key, n)`` scored against the dataset's true markers.
+    scoring: str = "supervised"
 
     def __post_init__(self) -> None:
         _check_name("task", self.name)
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"task {self.name!r}: scoring {self.scoring!r} is not one of {SCORINGS}")
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ class PlannedDataset:
     hash: str
     batch_key: str | None
     label_columns: tuple[str, ...]
+    #: ``markers`` tasks: the true markers the dataset declares, {class: [gene, ...]}
+    markers: dict[str, list[str]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -243,7 +245,31 @@ def _dataset_spec(entry: DatasetEntry, task: TaskSpec, entries: dict[str, Contri
     return spec
 
 
-def _load_dataset(entry: DatasetEntry, spec: DatasetSpec | None, rule: SplitRule) -> PlannedDataset:
+def _truth_markers(adata, name: str) -> dict[str, list[str]]:
+    """The dataset's declared markers, checked against its genes; an error says how to declare them."""
+    from ..builtin.markers import true_markers
+
+    try:
+        markers = true_markers(adata)
+    except CellzooError as exc:
+        raise BenchmarkError(f"dataset {name!r}: {exc}") from exc
+    if not markers:
+        raise BenchmarkError(
+            f'dataset {name!r} declares no true markers, so a markers suite cannot score it: set adata.uns["cellzoo"]'
+            '["markers"] = {class: [gene, ...]} (splat and pbmc68k_reduced declare theirs)'
+        )
+    unknown = sorted({g for genes in markers.values() for g in genes} - set(map(str, adata.var_names)))
+    if unknown:
+        raise BenchmarkError(
+            f"dataset {name!r}: {len(unknown)} declared marker gene(s) are not among its genes (e.g. {unknown[:5]}); "
+            "a gene that is not measured cannot be ranked — drop them from the declared markers"
+        )
+    return markers
+
+
+def _load_dataset(
+    entry: DatasetEntry, spec: DatasetSpec | None, rule: SplitRule, task: TaskSpec | None = None
+) -> PlannedDataset:
     from ..data.datasets import dataset_hash, load_dataset
 
     label_key = entry.label_key or (spec.label_key if spec is not None else None)
@@ -281,15 +307,23 @@ def _load_dataset(entry: DatasetEntry, spec: DatasetSpec | None, rule: SplitRule
             raise BenchmarkError(
                 f"dataset {entry.display_name!r} has no obs column {batch_key!r} (the by_batch split's batch_key)"
             )
+    digest = dataset_hash(adata, label_key=label_key)
+    markers = None
+    if task is not None and task.scoring == "markers":
+        markers = _truth_markers(adata, entry.display_name)
+        # the truth is part of what a record scored: other markers, other key
+        text = json.dumps({"dataset": digest, "markers": markers}, sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()
     return PlannedDataset(
         entry=entry,
         name=entry.display_name,
         adata=adata,
         label_key=label_key,
         labels=labels,
-        hash=dataset_hash(adata, label_key=label_key),
+        hash=digest,
         batch_key=batch_key,
         label_columns=label_columns(adata.obs, label_key, labels),
+        markers=markers,
     )
 
 
@@ -302,7 +336,12 @@ def build_plan(suite: Suite) -> Plan:
     models = _resolve_models(suite, task, catalog["model"])
     metrics, tables = _resolve_metrics(suite, task, catalog["metric"])
     split = suite.split or SplitRule(kind=task.split)
+    if split.kind == "all" and task.scoring == "supervised":
+        raise BenchmarkError(
+            f"a split of kind 'all' fits and scores the same cells, so {task.name!r} models would be scored on "
+            "labels they were trained on; use stratified_kfold, holdout or by_batch"
+        )
     specs = [_dataset_spec(entry, task, catalog["dataset"]) for entry in suite.datasets]
-    datasets = [_load_dataset(entry, spec, split) for entry, spec in zip(suite.datasets, specs)]
+    datasets = [_load_dataset(entry, spec, split, task) for entry, spec in zip(suite.datasets, specs)]
     plugins = {(info.distribution or info.name): info.version for info in get_plugin_manager().plugins() if info.ok}
     return Plan(suite, task, models, metrics, tables, datasets, split, plugins)

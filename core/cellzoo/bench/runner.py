@@ -6,10 +6,17 @@ error, and the next run starts. The child gets a copy of the parent's memory (th
 the splits, the plugin manager) for free through ``fork``; it reports back through a JSON file,
 so nothing is pickled.
 
-What a model sees: the training cells (``adata[train]``, labels included) for ``fit``, then the
-test cells with the label column — and every obs column that encodes it one-to-one — removed for
-``predict``. Controls that need the truth (``requires_solution``) get it as ``solution=`` and
-nothing else does.
+What a model sees depends on the task's ``scoring``:
+
+* ``supervised`` (annotate): the training cells (``adata[train]``, labels included) for ``fit``,
+  then the test cells with the label column — and every obs column that encodes it one-to-one —
+  removed for ``predict``; predictions must be training classes.
+* ``unsupervised`` (discover): ``fit`` gets the training cells without those columns too, and
+  ``predict`` may name clusters anything; the labels are only used to score.
+* ``markers``: ``fit(train, label_key)`` then ``markers(train, label_key, n)``; the ranking is
+  scored against the true markers the dataset declares, and kept in the record.
+
+Controls that need the truth (``requires_solution``) get it as ``solution=`` and nothing else does.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -49,6 +57,8 @@ from .splits import Split, make_splits
 
 #: lines of a crashed run's log kept in its record
 LOG_TAIL_LINES = 30
+#: genes per class a markers run asks for and keeps in its record (the largest k any marker metric reads)
+MARKERS_PER_CLASS = 50
 
 
 @dataclass
@@ -164,14 +174,15 @@ def _seed_globals(seed: int) -> None:
 
 
 def execute(job: Job, plan: Plan) -> dict[str, Any]:
-    """Fit, predict and score one run (in the current process); returns the result fields of its record."""
+    """Fit, then predict or rank markers, and score one run (in this process); returns its record's result fields."""
     from ..registry import create_model
 
-    data, split = job.dataset, job.split
+    data, split, scoring = job.dataset, job.split, plan.task.scoring
     y_train = data.labels[split.train]
-    y_test = data.labels[split.test]
-    train = labelled_cells(data.adata, split.train, data.label_key)
-    test = unlabelled_cells(data.adata, split.test, data.label_columns)
+    if scoring == "unsupervised":
+        train = unlabelled_cells(data.adata, split.train, data.label_columns)
+    else:
+        train = labelled_cells(data.adata, split.train, data.label_key)
     _seed_globals(job.seed)
     model = create_model(job.model.name, **job.model.overrides_for(job.seed))
     missing = [m for m in plan.task.protocol if not callable(getattr(model, m, None))]
@@ -180,16 +191,35 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
             f"model {job.model.name!r} does not implement {', '.join(m + '()' for m in missing)}, which task "
             f"{plan.task.name!r} requires"
         )
+    solves = getattr(model, "requires_solution", False)
 
     start = time.perf_counter()
-    model.fit(train, data.label_key)
-    fit_seconds = time.perf_counter() - start
-    del train
-    start = time.perf_counter()
-    if getattr(model, "requires_solution", False):
-        prediction = model.predict(test, solution=y_test.copy())
+    if scoring == "unsupervised":
+        model.fit(train)
     else:
-        prediction = model.predict(test)
+        model.fit(train, data.label_key)
+    fit_seconds = time.perf_counter() - start
+    torch = sys.modules.get("torch")
+    common = {"status": "ok", "fit_seconds": fit_seconds, "torch_threads": torch.get_num_threads() if torch else None}
+
+    if scoring == "markers":
+        start = time.perf_counter()
+        extra = {"solution": data.markers} if solves else {}
+        ranked = checked_markers(model.markers(train, data.label_key, n=MARKERS_PER_CLASS, **extra), job.model.name)
+        seconds = time.perf_counter() - start
+        return {
+            **common,
+            "metrics": {spec.name: float(resolve(spec.function)(data.markers, ranked)) for spec in plan.metrics},
+            "tables": {spec.name: resolve(spec.function)(data.markers, ranked) for spec in plan.tables},
+            "predict_seconds": seconds,
+            "markers": ranked,
+        }
+
+    del train
+    y_test = data.labels[split.test]
+    test = unlabelled_cells(data.adata, split.test, data.label_columns)
+    start = time.perf_counter()
+    prediction = model.predict(test, solution=y_test.copy()) if solves else model.predict(test)
     predict_seconds = time.perf_counter() - start
 
     y_pred = predicted_labels(
@@ -197,21 +227,33 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
         test.n_obs,
         np.unique(y_train),
         job.model.name,
-        allow_unseen=getattr(model, "requires_solution", False),
+        # cluster names of an unsupervised model are not training classes
+        allow_unseen=solves or scoring == "unsupervised",
     )
     metrics = {spec.name: float(resolve(spec.function)(y_test, prediction)) for spec in plan.metrics}
     tables = {spec.name: resolve(spec.function)(y_test, prediction) for spec in plan.tables}
     save_predictions(predictions_path(job.path), y_test, y_pred, split.test)
-    torch = sys.modules.get("torch")
     return {
-        "status": "ok",
+        **common,
         "metrics": metrics,
         "tables": tables,
-        "fit_seconds": fit_seconds,
         "predict_seconds": predict_seconds,
         "cells_per_second": test.n_obs / predict_seconds if predict_seconds > 0 else None,
-        "torch_threads": torch.get_num_threads() if torch is not None else None,
     }
+
+
+def checked_markers(ranked: Any, model: str) -> dict[str, list[str]]:
+    """A ranker's markers as ``{class: [gene, ...]}`` (at most :data:`MARKERS_PER_CLASS` each), or a clear error."""
+    if not isinstance(ranked, Mapping):
+        raise ProtocolError(
+            f"model {model!r} returned {type(ranked).__name__} from markers(); it must return {{class: [gene, ...]}}"
+        )
+    out = {}
+    for cls, genes in ranked.items():
+        if isinstance(genes, str) or not isinstance(genes, Iterable):
+            raise ProtocolError(f"model {model!r}: markers()[{cls!r}] is {genes!r}, not a list of gene names")
+        out[str(cls)] = [str(g) for g in genes][:MARKERS_PER_CLASS]
+    return out
 
 
 def failure(exc: BaseException) -> dict[str, Any]:
@@ -401,25 +443,36 @@ def make_record(
         "wall_seconds": result.get("wall_seconds"),
         "cells_per_second": result.get("cells_per_second"),
         "peak_rss_mb": result.get("peak_rss_mb"),
-        "predictions": predictions_path(job.path).name if result.get("status") == "ok" else None,
+        "predictions": predictions_path(job.path).name if predictions_path(job.path).is_file() else None,
         "log": result.get("log"),
         "started_at": started,
         "finished_at": _now(),
         "environment": {**environment, "torch_threads": result.get("torch_threads")},
     }
-    for extra in ("traceback", "log_tail"):
+    for extra in ("traceback", "log_tail", "markers"):
         if result.get(extra):
             record[extra] = result[extra]
     return record
 
 
-def _complete_metrics(record: dict[str, Any], path: Path, plan: Plan) -> bool:
-    """Add metrics a reused record lacks (the suite gained a metric), from its stored predictions."""
+def _complete_metrics(record: dict[str, Any], path: Path, plan: Plan) -> bool | None:
+    """Add metrics a reused record lacks (the suite gained a metric) from its stored predictions or markers.
+
+    Returns whether the record changed, or None when it cannot be completed (an unsupervised
+    run stores names, not clusters) and must run again.
+    """
     if record["status"] != "ok":
         return False
     missing = [s for s in plan.metrics if s.name not in record["metrics"]]
     if not missing:
         return False
+    if plan.task.scoring == "markers":
+        truth = next(d.markers for d in plan.datasets if d.name == record["dataset"]["name"])
+        for spec in missing:
+            record["metrics"][spec.name] = float(resolve(spec.function)(truth, record.get("markers") or {}))
+        return True
+    if plan.task.scoring == "unsupervised":
+        return None
     y_true, y_pred = load_predictions(predictions_path(path))
     for spec in missing:
         record["metrics"][spec.name] = float(resolve(spec.function)(y_true, y_pred))
@@ -473,12 +526,16 @@ def run_plan(
                 elif force or (retry_failed and record["status"] != "ok"):
                     redo = True
                 else:
-                    if _complete_metrics(record, job.path, plan):
-                        write_json(job.path, record)
-                    outcome.records.append(record)
-                    outcome.counts["reused"] += 1
-                    bar.advance(task)
-                    continue
+                    completed = _complete_metrics(record, job.path, plan)
+                    if completed is None:
+                        redo = True
+                    else:
+                        if completed:
+                            write_json(job.path, record)
+                        outcome.records.append(record)
+                        outcome.counts["reused"] += 1
+                        bar.advance(task)
+                        continue
             if not warmed:
                 _warm_up(plan)
                 warmed = True

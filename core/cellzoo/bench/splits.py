@@ -13,6 +13,9 @@ Rules:
 * ``by_batch`` — each batch (or each of ``test_batches``) held out in turn; training is every
   other batch. Test classes missing from training are recorded (``test_only_classes``): no
   model can get those cells right, which is the point of a batch split.
+* ``all`` — one "fold" whose training and test cells are every cell. Only for tasks whose fit
+  never sees the labels it is scored on (``discover``: cluster everything, score the clusters) or
+  whose output is not a prediction of those labels (``markers``); the plan refuses it otherwise.
 
 Each split carries a sha256 of its index arrays, stored in every run record, so that a record
 can only be reused for exactly the same cells.
@@ -149,5 +152,9 @@ def make_splits(labels: Sequence[Any], rule: SplitRule, seed: int, batches: Sequ
             )
             for fold, b in enumerate(held_out)
         ]
+
+    if rule.kind == "all":
+        every = np.arange(n, dtype=np.int64)
+        return [_split(0, 1, every, every, labels)]
 
     raise BenchmarkError(f"unknown split kind {rule.kind!r}")

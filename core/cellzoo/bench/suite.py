@@ -10,12 +10,18 @@ A suite names what to compare; it says nothing about how models work. Example::
     timeout = 600                                  # seconds per run; optional
 
     [split]
-    kind = "stratified_kfold"                      # or "holdout" (test_fraction) or "by_batch" (batch_key)
+    kind = "stratified_kfold"                      # or "holdout" (test_fraction), "by_batch" (batch_key),
+                                                   # or "all" (fit and score every cell; discover, markers)
     folds = 5
 
     [[datasets]]
     name = "pbmc68k_reduced"                       # a dataset name, or a path to an .h5ad file
     label_key = "bulk_labels"                      # optional for named datasets (their spec's key)
+
+    [[datasets]]                                   # one dataset at several settings: give each an alias
+    name = "splat"
+    alias = "splat-3k-de0.3"
+    params = { n_cells = 3000, de_fac_loc = 0.3 }
 
     [config.logreg]                                # config overrides of one model
     C = 0.5
@@ -37,9 +43,9 @@ from typing import Any
 
 from ..errors import BenchmarkError
 
-SPLIT_KINDS = ("stratified_kfold", "holdout", "by_batch")
+SPLIT_KINDS = ("stratified_kfold", "holdout", "by_batch", "all")
 SUITE_KEYS = ("name", "task", "datasets", "models", "metrics", "seeds", "split", "config", "timeout")
-DATASET_KEYS = ("name", "label_key", "batch_key", "params")
+DATASET_KEYS = ("name", "alias", "label_key", "batch_key", "params")
 SPLIT_KEYS = ("kind", "folds", "test_fraction", "batch_key", "test_batches")
 
 
@@ -73,7 +79,7 @@ class SplitRule:
             out["folds"] = self.folds
         elif self.kind == "holdout":
             out["test_fraction"] = self.test_fraction
-        else:
+        elif self.kind == "by_batch":
             out["batch_key"] = self.batch_key
             out["test_batches"] = list(self.test_batches) if self.test_batches is not None else None
         return out
@@ -87,6 +93,7 @@ class DatasetEntry:
     label_key: str | None = None
     batch_key: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    alias: str | None = None
 
     @property
     def is_path(self) -> bool:
@@ -94,12 +101,15 @@ class DatasetEntry:
 
     @property
     def display_name(self) -> str:
-        """How leaderboards name the dataset: its registered name, or the file's stem."""
+        """How leaderboards name the dataset: its alias, its registered name, or the file's stem."""
+        if self.alias:
+            return self.alias
         return Path(self.name).stem if self.is_path else self.name
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "alias": self.alias,
             "label_key": self.label_key,
             "batch_key": self.batch_key,
             "params": dict(self.params),
@@ -139,7 +149,10 @@ class Suite:
         names = [d.display_name for d in self.datasets]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise BenchmarkError(f"suite {self.name!r} lists dataset(s) {repeated} more than once")
+            raise BenchmarkError(
+                f"suite {self.name!r} lists dataset(s) {repeated} more than once; give each entry its own "
+                'alias = "..." (e.g. one per params setting)'
+            )
         for model, overrides in self.config.items():
             if "seed" in overrides:
                 raise BenchmarkError(
@@ -195,7 +208,12 @@ def _dataset_entry(i: int, raw: Any, base_dir: Path | None) -> DatasetEntry:
     params = raw.get("params", {})
     if not isinstance(params, Mapping):
         raise BenchmarkError(f"{where}: params must be a table, got {params!r}")
-    entry = DatasetEntry(name=name, label_key=raw.get("label_key"), batch_key=raw.get("batch_key"), params=dict(params))
+    alias = raw.get("alias")
+    if alias is not None and (not isinstance(alias, str) or not alias.strip() or "/" in alias):
+        raise BenchmarkError(f"{where}: alias must be a non-empty name without '/', got {alias!r}")
+    entry = DatasetEntry(
+        name=name, label_key=raw.get("label_key"), batch_key=raw.get("batch_key"), params=dict(params), alias=alias
+    )
     if entry.is_path and base_dir is not None and not Path(name).is_absolute():
         # relative paths are relative to the suite file, so a suite runs from any directory
         entry = replace(entry, name=str((base_dir / name).resolve()))

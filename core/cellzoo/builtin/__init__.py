@@ -1,8 +1,8 @@
 """cellzoo's built-in plugin: the generic parts every installation has.
 
 Registered through the same hooks as third-party plugins (as pytest registers its own): the
-``annotate`` task with its controls, the classification metrics and a loader for the user's own
-``.h5ad`` files.
+``annotate`` and ``markers`` tasks with their controls and metrics, and a loader for the user's
+own ``.h5ad`` files.
 """
 
 from __future__ import annotations
@@ -22,7 +22,19 @@ def cellzoo_tasks():
             controls=("majority", "random_labels", "true_labels"),
             split="stratified_kfold",
             summary="Supervised cell-type annotation: learn labels on training cells, predict held-out cells.",
-        )
+        ),
+        TaskSpec(
+            name="markers",
+            protocol=("fit", "markers"),
+            metrics=("marker_precision_at_10", "marker_precision_at_20"),
+            controls=("random_genes", "true_markers"),
+            split="all",
+            scoring="markers",
+            summary=(
+                "Marker genes: learn the labelled cells, rank each class's genes; scored against the markers the "
+                'dataset declares (uns["cellzoo"]["markers"]).'
+            ),
+        ),
     ]
 
 
@@ -36,6 +48,15 @@ def cellzoo_metrics():
         MetricSpec("f1_median", "annotate", m + "f1_median", summary="Median per-class F1 over true classes (Abdelaal 2019)."),
         MetricSpec(
             "f1_per_class", "annotate", m + "f1_per_class", scalar=False, summary="F1 of each true class (a table, not scaled)."
+        ),
+        *(
+            MetricSpec(
+                f"marker_precision_at_{k}",
+                "markers",
+                f"cellzoo.builtin.markers:marker_precision_at_{k}",
+                summary=f"Share of each class's top-{k} genes that are true markers, averaged over classes.",
+            )
+            for k in (10, 20)
         ),
     ]
 
@@ -54,6 +75,18 @@ def cellzoo_models():
         ),
         ModelSpec(
             "true_labels", builder=c + "TrueLabels", summary="Positive control: returns the true labels.", **common
+        ),
+        ModelSpec(
+            "random_genes",
+            builder="cellzoo.builtin.markers:RandomGenes",
+            summary="Negative control: genes drawn at random for each class.",
+            **{**common, "task": "markers"},
+        ),
+        ModelSpec(
+            "true_markers",
+            builder="cellzoo.builtin.markers:TrueMarkers",
+            summary="Positive control: the dataset's true markers (is given the solution).",
+            **{**common, "task": "markers"},
         ),
     ]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..bench.suite import SPLIT_KINDS
 from ._app import CliError, console
 
 #: options that describe a suite (only without a suite file)
@@ -42,7 +43,7 @@ def suite_from_options(
     models: str,
     metrics: str | None,
     seeds: str,
-    split: str,
+    split: str | None,
     folds: int,
     test_fraction: float,
     batch_key: str | None,
@@ -55,8 +56,16 @@ def suite_from_options(
         "datasets": [{"name": d, "label_key": label_key} if label_key else {"name": d} for d in datasets],
         "models": _csv(models),
         "seeds": _seeds(seeds),
-        "split": {"kind": split},
     }
+    if split is None:  # the task's own rule, with --folds / --test-fraction applied to it
+        from ..errors import CellzooError
+        from ..registry import task_spec
+
+        try:
+            split = task_spec(task).split
+        except CellzooError:
+            split = "stratified_kfold"  # an unknown task is reported with the list of tasks when the plan is built
+    suite["split"] = {"kind": split}
     if split == "stratified_kfold":
         suite["split"]["folds"] = folds
     elif split == "holdout":
@@ -88,10 +97,9 @@ def suite_from_options(
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
 @click.option(
     "--split",
-    type=click.Choice(["stratified_kfold", "holdout", "by_batch"]),
-    default="stratified_kfold",
-    show_default=True,
-    help="How cells are split into training and test.",
+    type=click.Choice(SPLIT_KINDS),
+    default=None,
+    help="How cells are split into training and test (default: the task's; annotate: stratified_kfold).",
 )
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Folds of stratified_kfold.")
 @click.option(
@@ -124,7 +132,7 @@ def bench_command(
     models: str,
     metrics: str | None,
     seeds: str,
-    split: str,
+    split: str | None,
     folds: int,
     test_fraction: float,
     batch_key: str | None,

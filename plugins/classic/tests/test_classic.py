@@ -14,19 +14,9 @@ import pytest
 import scipy.sparse as sp
 
 import cellzoo
-import cellzoo_classic.plugin
 from cellzoo.errors import ArtifactError, ConfigError, InputError
 
 MODELS = ("logreg", "linear_svm", "knn")
-
-
-@pytest.fixture(autouse=True)
-def zoo():
-    """Only the built-in and classic plugins, whatever else is installed."""
-    pm = cellzoo.ZooPluginManager(discover=False)
-    pm.register(cellzoo_classic.plugin, name="classic", distribution="cellzoo-classic")
-    with cellzoo.use_plugin_manager(pm):
-        yield pm
 
 
 def synthetic(n_per_class=30, n_classes=3, n_genes=40, seed=0, sparse=True, markers=6):
@@ -239,7 +229,7 @@ def test_hook_module_imports_no_heavy_library():
         """
     )
     names, heavy = out.strip().splitlines()
-    assert names == "['knn', 'linear_svm', 'logreg']"
+    assert names == "['knn', 'linear_svm', 'logreg', 'logreg_coef', 'wilcoxon']"
     assert heavy == "[]"
 
 

@@ -43,6 +43,17 @@ def test_a_table_of_the_clusters_own_markers_names_each_cluster_after_itself(fit
     assert model.marker_table["origin"] == str(path)
 
 
+def test_declared_markers_are_the_naming_table(cells):
+    model = cellzoo.create_model("nact", **TINY, marker_table="declared").fit(cells)
+    assert model.marker_table["origin"] == 'uns["cellzoo"]["markers"]'
+    assert set(model.marker_table["cell_types"]) == set(cells.uns["cellzoo"]["markers"])
+    assert set(model.names.values()) <= set(cells.uns["cellzoo"]["markers"]) | {"unassigned"}
+    undeclared = cells.copy()
+    del undeclared.uns["cellzoo"]["markers"]
+    with pytest.raises(InputError, match="declares none"):
+        cellzoo.create_model("nact", **TINY, marker_table="declared").fit(undeclared)
+
+
 def test_discover_writes_clusters_names_and_markers_without_touching_user_columns(cells):
     adata = cells.copy()
     adata.obs["mine"] = "keep"

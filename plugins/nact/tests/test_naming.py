@@ -69,7 +69,7 @@ def test_the_shipped_pbmc_table_is_sourced_and_says_which_genes_pbmc68k_has():
     assert {"CD14+ Monocyte", "CD19+ B", "CD56+ NK", "Dendritic", "CD34+", "CD8+ Cytotoxic T"} <= set(table.markers)
     assert {"CD3D", "CD3E"} <= set(table.markers["CD8+ Cytotoxic T"])
     assert {"NKG7", "GNLY", "KLRD1"} <= set(table.markers["CD56+ NK"])
-    frame = pd.read_csv(resources.files("cellzoo_nact") / "data" / "pbmc_markers.csv")
+    frame = pd.read_csv(resources.files("cellzoo_scdata") / "data" / "pbmc_markers.csv")
     assert set(frame["source"].str.split(";").explode()) == {"seurat_pbmc3k", "cd_antigen", "azimuth_pbmc"}
     genes = set(sc.datasets.pbmc68k_reduced().raw.var_names)
     assert (frame["in_pbmc68k_reduced"] == "yes").tolist() == frame["gene"].isin(genes).tolist()

@@ -15,6 +15,16 @@ CITATION = """@article{heydari2023scanna,
 }"""
 
 
+_COMMON = dict(
+    config=ScannaConfig,
+    role="method",
+    paper="https://doi.org/10.1101/2023.05.29.542760",
+    license="MIT",
+    authors=("A. Ali Heydari", "Oscar A. Davalos", "Katrina K. Hoyer", "Suzanne S. Sindi"),
+    citation=CITATION,
+)
+
+
 @hookimpl
 def cellzoo_models():
     return [
@@ -22,17 +32,29 @@ def cellzoo_models():
             name="scanna",
             task="annotate",
             builder="cellzoo_scanna.model:Scanna",
-            config=ScannaConfig,
             summary=(
                 "scANNA: softmax gene attention, two projection blocks sharing one feed-forward block, "
                 "LeakyReLU logits; per-cell attention ranks marker genes."
             ),
-            role="method",
-            paper="https://doi.org/10.1101/2023.05.29.542760",
-            license="MIT",
-            authors=("A. Ali Heydari", "Oscar A. Davalos", "Katrina K. Hoyer", "Suzanne S. Sindi"),
-            citation=CITATION,
             exportable=True,
             tags=("attention", "classifier", "markers", "torch"),
-        )
+            **_COMMON,
+        ),
+        # the same network as a marker ranker (task "markers"), by each of its two rankings
+        ModelSpec(
+            name="scanna_attention",
+            task="markers",
+            builder="cellzoo_scanna.model:Scanna",
+            summary="scANNA markers: attention α summed over each class's correctly predicted cells (the reference).",
+            tags=("attention", "markers", "torch"),
+            **_COMMON,
+        ),
+        ModelSpec(
+            name="scanna_tfidf",
+            task="markers",
+            builder="cellzoo_scanna.model:ScannaTfidf",
+            summary="scANNA markers: the attention sums re-ranked by tf-idf (genes on top of many classes pushed down).",
+            tags=("attention", "markers", "torch"),
+            **_COMMON,
+        ),
     ]

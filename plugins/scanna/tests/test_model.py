@@ -212,6 +212,21 @@ def test_tfidf_markers_are_the_tfidf_ranking_of_the_same_mass(fitted, data):
     assert set(stored) == {"attention", "tfidf"}
 
 
+def test_the_tfidf_ranker_is_scanna_ranking_by_tfidf_by_default(fitted, data):
+    from cellzoo.plugins import ZooPluginManager, use_plugin_manager
+
+    pm = ZooPluginManager(discover=False)
+    pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
+    with use_plugin_manager(pm):
+        assert set(cellzoo.list_models(task="markers")) >= {"scanna_attention", "scanna_tfidf"}
+        ranker = cellzoo.create_model("scanna_tfidf", **FAST)
+    ranker.restore_artifact_state(fitted.artifact_state())
+    ranker.load_state_tensors(fitted.state_tensors())
+    test = data[1]
+    assert ranker.markers(test, LABEL, n=5) == fitted.markers(test, LABEL, n=5, method="tfidf")
+    assert fitted.markers(test, LABEL, n=5) == fitted.markers(test, LABEL, n=5, method="attention")
+
+
 def test_a_class_the_model_never_saw(fitted, data):
     test = data[1].copy()
     labels = _truth(test).astype(object)

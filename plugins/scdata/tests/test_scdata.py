@@ -45,7 +45,11 @@ def test_loader_returns_the_declared_shape_labels_and_metadata(name, loaded):
     expected = {"dataset": name, "input_state": spec.input_state, "label_key": spec.label_key}
     if name == "pbmc68k_reduced":  # normalised over all genes before the subset: the sum is declared
         expected["target_sum"] = 10000.0
-    assert adata.uns["cellzoo"] == expected
+    meta = dict(adata.uns["cellzoo"])
+    if name.startswith("pbmc68k"):  # the curated table's markers (tested below)
+        assert "markers" in meta
+        del meta["markers"]
+    assert meta == expected
 
 
 @pytest.mark.parametrize("name", DATASETS)
@@ -140,3 +144,15 @@ def test_hook_module_imports_no_heavy_library():
     names, heavy = result.stdout.strip().splitlines()
     assert names == str(sorted([*DATASETS, "splat"]))
     assert heavy == "[]"
+
+
+@pytest.mark.parametrize("name", ["pbmc68k_reduced", "pbmc68k_reduced_counts"])
+def test_pbmc_datasets_declare_the_curated_markers_they_measure(name, loaded):
+    from cellzoo.builtin.markers import true_markers
+
+    adata = loaded[name]
+    markers = true_markers(adata)
+    assert set(adata.obs["bulk_labels"].astype(str)) <= set(markers)  # every labelled type has markers
+    genes = set(adata.var_names)
+    assert all(markers[t] and set(markers[t]) <= genes for t in markers)
+    assert {"LYZ", "S100A8"} <= set(markers["CD14+ Monocyte"]) and "CD14" not in markers["CD14+ Monocyte"]

@@ -46,7 +46,8 @@ def test_counts_are_sparse_integer_counts_with_labels_and_truth():
     truth = adata.uns["splat"]
     assert truth["de_factors"].shape == (100, 3)
     assert truth["groups"] == ["Group1", "Group2", "Group3"]
-    assert adata.uns["cellzoo"] == {"dataset": "splat", "input_state": "counts", "label_key": "group"}
+    meta = {k: v for k, v in adata.uns["cellzoo"].items() if k != "markers"}
+    assert meta == {"dataset": "splat", "input_state": "counts", "label_key": "group"}
 
 
 def test_markers_are_the_up_regulated_genes_ranked_by_factor():
@@ -58,6 +59,7 @@ def test_markers_are_the_up_regulated_genes_ranked_by_factor():
         assert set(markers) == set(genes[factors[:, k] > 1])
         ranked = factors[[adata.var_names.get_loc(g) for g in markers], k]
         assert (np.diff(ranked) <= 0).all()
+    assert adata.uns["cellzoo"]["markers"] == adata.uns["splat"]["markers"]  # where the markers task reads it
     # about de_prob of the genes are DE per group, half of them down (factor < 1)
     de_share = float(np.mean(factors != 1.0))
     assert 0.2 < de_share < 0.4
@@ -130,7 +132,7 @@ def test_get_dataset_passes_parameters_and_rejects_unknown_ones():
     adata = cellzoo.get_dataset("splat", n_cells=50, n_genes=20, seed=9)
     assert adata.shape == (50, 20)
     assert adata.uns["cellzoo"]["label_key"] == "group"
-    assert cellzoo.dataset_spec("splat").tasks == ("annotate", "discover")
+    assert cellzoo.dataset_spec("splat").tasks == ("annotate", "discover", "markers")
     with pytest.raises(ConfigError, match="no parameter 'n_cell'"):
         cellzoo.get_dataset("splat", n_cell=50)
 

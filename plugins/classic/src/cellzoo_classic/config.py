@@ -89,3 +89,20 @@ class KNNConfig:
         _positive("knn", "n_components", self.n_components, integer=True)
         _positive("knn", "batch_size", self.batch_size, integer=True)
         _check_clip("knn", self.clip)
+
+
+@dataclass(frozen=True)
+class WilcoxonConfig:
+    """Wilcoxon rank-sum markers (scanpy's ``rank_genes_groups`` default test, no tie correction).
+
+    ``n_markers`` is how many of each class's top genes the marker-score classifier averages;
+    ``batch_size`` the number of cells densified at once when predicting.
+    """
+
+    n_markers: int = 25
+    batch_size: int = 4096
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("wilcoxon", "n_markers", self.n_markers, integer=True)
+        _positive("wilcoxon", "batch_size", self.batch_size, integer=True)

@@ -89,6 +89,17 @@ class LinearAnnotator(Annotator):
     def _predict_proba(self, X) -> np.ndarray:
         return softmax(self.decision_function(X))
 
+    def markers(self, adata: Any, label_key: str, n: int = 25) -> dict[str, list[str]]:
+        """Per class, the ``n`` genes with the largest weights (on standardised genes, so comparable).
+
+        The usual way to read markers off a linear classifier (CellTypist's ``top_markers``);
+        ``adata`` and ``label_key`` are not used — the ranking is the fitted model's.
+        """
+        self._check_fitted()
+        genes = np.asarray(self.manifest.genes, dtype=object)
+        order = np.argsort(-self.coef, axis=1, kind="stable")[:, : max(1, int(n))]
+        return {str(c): [str(g) for g in genes[row]] for c, row in zip(self.classes, order)}
+
     # -- persistence -------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, np.ndarray]:
         self._check_fitted()

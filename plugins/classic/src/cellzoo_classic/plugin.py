@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cellzoo import ModelSpec, hookimpl
 
-from .config import KNNConfig, LinearSVMConfig, LogRegConfig
+from .config import KNNConfig, LinearSVMConfig, LogRegConfig, WilcoxonConfig
 
 CELLTYPIST = (
     "Domínguez Conde C, Xu C, Jarvis LB, et al. Cross-tissue immune cell analysis reveals "
@@ -17,6 +17,10 @@ CELLTYPIST = (
 ABDELAAL = (
     "Abdelaal T, Michielsen L, Cats D, et al. A comparison of automatic cell identification methods "
     "for single-cell RNA sequencing data. Genome Biology 20:194 (2019). doi:10.1186/s13059-019-1795-z"
+)
+WOLF_2018 = (
+    "Wolf FA, Angerer P, Theis FJ. SCANPY: large-scale single-cell gene expression data analysis. "
+    "Genome Biology 19:15 (2018). doi:10.1186/s13059-017-1382-0"
 )
 OPEN_PROBLEMS = (
     "Luecken MD, Gigante S, Burkhardt DB, Cannoodt R, et al. Defining and benchmarking open problems "
@@ -67,5 +71,29 @@ def cellzoo_models():
             citation=OPEN_PROBLEMS,
             tags=("neighbours", "pca", "cpu"),
             **_COMMON,
+        ),
+        # marker rankers: the field's usual ways to find markers, beside attention (task "markers")
+        ModelSpec(
+            name="logreg_coef",
+            builder="cellzoo_classic.linear:LogReg",
+            config=LogRegConfig,
+            summary="Markers = each class's largest logistic-regression weights on standardised genes (CellTypist).",
+            paper="https://doi.org/10.1126/science.abl5197",
+            citation=CELLTYPIST,
+            tags=("linear", "celltypist", "markers", "cpu"),
+            **{**_COMMON, "task": "markers"},
+        ),
+        ModelSpec(
+            name="wilcoxon",
+            builder="cellzoo_classic.wilcoxon:Wilcoxon",
+            config=WilcoxonConfig,
+            summary=(
+                "Markers = Wilcoxon rank-sum z-scores of each class against the rest on log1p CP10k, as "
+                "scanpy's rank_genes_groups ranks them."
+            ),
+            paper="https://doi.org/10.1186/s13059-017-1382-0",
+            citation=WOLF_2018,
+            tags=("statistics", "scanpy", "markers", "cpu"),
+            **{**_COMMON, "task": "markers"},
         ),
     ]

@@ -21,7 +21,9 @@ class NactConfig:
     ``resolution`` with ``random_state = seed``. Training defaults are scANNA's (Adam 1e-4,
     batch 128, 50 epochs, point-wise feed-forward width 128) with early stopping on a 10 %
     cluster-stratified validation split. Naming: a cluster's ``n_markers`` top attention genes
-    are scored against each cell type of ``marker_table`` (the shipped PBMC table when None).
+    are scored against each cell type of ``marker_table`` (the shipped PBMC table when None;
+    ``"declared"``: the markers the data declares in ``uns["cellzoo"]["markers"]``, for benchmarks
+    whose marker knowledge comes with the dataset, such as a simulation's).
     """
 
     seed: int = 0
@@ -45,7 +47,8 @@ class NactConfig:
     # -- markers and names
     n_markers: int = 25
     marker_method: str = "attention"
-    #: path to a CSV with columns cell_type, gene (and optionally source); None: the shipped PBMC table
+    #: path to a CSV with columns cell_type, gene (and optionally source); None: the shipped PBMC table;
+    #: "declared": the markers the fitted AnnData declares in uns["cellzoo"]["markers"]
     marker_table: str | None = None
     #: a cluster whose best score is not above this stays "unassigned"
     min_score: float = 0.0

@@ -105,6 +105,19 @@ class Nact(ZooModel):
             )
         )
 
+    def _marker_table(self, adata: anndata.AnnData) -> MarkerTable:
+        if self.config.marker_table != "declared":
+            return MarkerTable.load(self.config.marker_table)
+        from cellzoo.builtin.markers import true_markers
+
+        declared = true_markers(adata)
+        if not declared:
+            raise InputError(
+                'marker_table="declared" names cell types with the markers the data declares in uns["cellzoo"]'
+                '["markers"], and this AnnData declares none; set it ({cell type: [gene, ...]}) or give a table'
+            )
+        return MarkerTable.from_mapping(declared, origin='uns["cellzoo"]["markers"]')
+
     # -- the protocol ---------------------------------------------------------------------------
     def fit(self, adata: anndata.AnnData) -> Nact:
         """Cluster ``adata``, train the attention network on the clusters, find markers and names."""
@@ -113,7 +126,7 @@ class Nact(ZooModel):
         cfg = self.config
         if adata.n_obs == 0:
             raise InputError("the AnnData has 0 cells; N-ACT needs cells to cluster")
-        table = MarkerTable.load(cfg.marker_table)  # a bad table fails before any training
+        table = self._marker_table(adata)  # a bad table fails before any training
         clustering = cluster_cells(adata, cfg)
         work = self._training_data(adata, clustering.labels)
         scanna = self._new_scanna()

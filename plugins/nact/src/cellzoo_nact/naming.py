@@ -2,7 +2,7 @@
 
 **Marker table.** A CSV with one row per (cell type, marker gene) — columns ``cell_type`` and
 ``gene`` (``marker`` is accepted for ``gene``), optionally ``source``; other columns are kept
-but not used. The default is the curated PBMC table shipped in ``cellzoo_nact/data``.
+but not used. The default is the curated PBMC table shipped with the scdata plugin (``cellzoo_scdata/data``).
 
 **Scoring rule.** For a cluster with ranked marker genes ``g_1 … g_n`` (best first), gene ``g_r``
 gets the rank weight ``w_r = (n − r + 1) / n`` (1 for the top gene, 1/n for the last). The score
@@ -106,14 +106,14 @@ class MarkerTable:
 
     @classmethod
     def default(cls) -> MarkerTable:
-        """The curated PBMC marker table shipped with the plugin."""
+        """The curated PBMC marker table (shipped with the scdata plugin, beside the PBMC data it describes)."""
         import pandas as pd
 
-        resource = resources.files("cellzoo_nact") / "data" / DEFAULT_TABLE
+        resource = resources.files("cellzoo_scdata") / "data" / DEFAULT_TABLE
         data = resource.read_bytes()
         with resources.as_file(resource) as path:
             frame = pd.read_csv(path, dtype=str, comment="#")
-        return cls._from_frame(frame, f"cellzoo_nact/data/{DEFAULT_TABLE}", hashlib.sha256(data).hexdigest())
+        return cls._from_frame(frame, f"cellzoo_scdata/data/{DEFAULT_TABLE}", hashlib.sha256(data).hexdigest())
 
     @classmethod
     def load(cls, table: str | os.PathLike[str] | Mapping[str, Iterable[str]] | MarkerTable | None) -> MarkerTable:

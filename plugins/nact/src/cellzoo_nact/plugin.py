@@ -96,7 +96,9 @@ def cellzoo_tasks():
             protocol=("fit", "predict"),
             metrics=("ari", "nmi", "name_accuracy"),
             controls=("random_clusters", "true_clusters"),
-            split="holdout",
+            # N-ACT's protocol: cluster and name every cell, then score those cells against the manual labels
+            split="all",
+            scoring="unsupervised",
             summary=(
                 "Unsupervised cell-type discovery: fit(adata) clusters and names cells without labels; "
                 "predict(adata) assigns cells to the named clusters. Scored against manual labels."

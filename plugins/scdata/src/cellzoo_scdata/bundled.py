@@ -25,6 +25,24 @@ def _cellzoo_meta(dataset: str, state: str, label_key: str) -> dict[str, object]
     return {"dataset": dataset, "input_state": state, "label_key": label_key}
 
 
+def pbmc_markers(genes) -> dict[str, list[str]]:
+    """The curated PBMC marker table (``data/pbmc_markers.csv``) as ``{cell type: [gene, ...]}``, limited to ``genes``.
+
+    The table's cell types are the ``bulk_labels`` of pbmc68k_reduced; each row cites its source.
+    These are the true markers of the ``markers`` task on the PBMC datasets.
+    """
+    import csv
+    from importlib import resources
+
+    present = set(map(str, genes))
+    out: dict[str, list[str]] = {}
+    text = (resources.files("cellzoo_scdata") / "data" / "pbmc_markers.csv").read_text(encoding="utf-8")
+    for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
+        if row["gene"] in present and row["gene"] not in out.setdefault(row["cell_type"], []):
+            out[row["cell_type"]].append(row["gene"])
+    return {cell_type: genes for cell_type, genes in out.items() if genes}
+
+
 def _pbmc68k_log1p() -> anndata.AnnData:
     """``raw.X`` of scanpy's pbmc68k_reduced (log1p CP10k) with its cell metadata."""
     import anndata as ad
@@ -57,6 +75,7 @@ def pbmc68k_reduced() -> anndata.AnnData:
     adata.uns["cellzoo"] = _cellzoo_meta("pbmc68k_reduced", "log1p_norm", "bulk_labels")
     # normalised to 10,000 per cell over all genes, then cut to 765 (measured: see README)
     adata.uns["cellzoo"]["target_sum"] = 10000.0
+    adata.uns["cellzoo"]["markers"] = pbmc_markers(adata.var_names)
     return adata
 
 
@@ -79,6 +98,7 @@ def pbmc68k_reduced_counts(max_error: float = 0.25) -> anndata.AnnData:
         **approx.summary(),
     }
     adata.uns["cellzoo"] = _cellzoo_meta("pbmc68k_reduced_counts", "counts", "bulk_labels")
+    adata.uns["cellzoo"]["markers"] = pbmc_markers(adata.var_names)
     return adata
 
 

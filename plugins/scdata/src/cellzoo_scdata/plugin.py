@@ -6,7 +6,7 @@ are lazy ``"module:function"`` strings resolved when a data set is loaded.
 
 from __future__ import annotations
 
-from cellzoo import DatasetSpec, MetricSpec, hookimpl
+from cellzoo import DatasetSpec, hookimpl
 
 ZHENG_2017 = (
     "Zheng GXY, Terry JM, Belgrader P, et al. Massively parallel digital transcriptional profiling of "
@@ -32,7 +32,7 @@ def cellzoo_datasets():
     return [
         DatasetSpec(
             name="pbmc68k_reduced",
-            tasks=("annotate",),
+            tasks=("annotate", "discover", "markers"),
             loader=_LOADERS + "pbmc68k_reduced",
             label_key="bulk_labels",
             input_state="log1p_norm",
@@ -48,7 +48,7 @@ def cellzoo_datasets():
         ),
         DatasetSpec(
             name="pbmc68k_reduced_counts",
-            tasks=("annotate",),
+            tasks=("annotate", "discover", "markers"),
             loader=_LOADERS + "pbmc68k_reduced_counts",
             label_key="bulk_labels",
             input_state="counts",
@@ -78,7 +78,7 @@ def cellzoo_datasets():
         ),
         DatasetSpec(
             name="splat",
-            tasks=("annotate", "discover"),
+            tasks=("annotate", "discover", "markers"),
             loader="cellzoo_scdata.splat:splat",
             label_key="group",
             input_state="counts",
@@ -93,22 +93,4 @@ def cellzoo_datasets():
             citation=ZAPPIA_2017,
             license="MIT (simulated data)",
         ),
-    ]
-
-
-@hookimpl
-def cellzoo_metrics():
-    return [
-        MetricSpec(
-            name="marker_precision_at_k",
-            task="annotate",
-            function="cellzoo_scdata.markers:marker_precision_at_k",
-            higher_is_better=True,
-            range=(0.0, 1.0),
-            summary=(
-                "Share of each class's top-k marker genes that are true markers, averaged over classes. Called as "
-                "f(true_markers, ranked, k) with {class: genes} mappings — it scores gene rankings (e.g. against "
-                "uns['splat']['markers']), not label predictions; benchmarks/markers.py computes it."
-            ),
-        )
     ]

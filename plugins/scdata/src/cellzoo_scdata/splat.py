@@ -243,14 +243,16 @@ def _var(params: SplatParams, model: GeneModel) -> pd.DataFrame:
 
 
 def _uns(params: SplatParams, model: GeneModel) -> dict[str, Any]:
+    markers = model.markers(params)
     return {
         "splat": {
             "params": {k: v for k, v in params.to_json().items() if v is not None},
             "groups": list(params.groups),
-            "markers": model.markers(params),
+            "markers": markers,
             "de_factors": model.de_factors.astype(np.float64),
         },
-        "cellzoo": {"dataset": "splat", "input_state": "counts", "label_key": "group"},
+        # the markers task reads the truth here, whatever the dataset
+        "cellzoo": {"dataset": "splat", "input_state": "counts", "label_key": "group", "markers": markers},
     }
 
 

@@ -1,0 +1,110 @@
+"""The ``markers`` task: rank each class's genes and score the ranking against known markers.
+
+The truth is the dataset's: ``adata.uns["cellzoo"]["markers"]`` maps each class (a value of the
+label column) to its true marker genes — the simulator's up-regulated genes for ``splat``, a
+curated literature table for ``pbmc68k_reduced``. A marker ranker has ``fit(adata, label_key)``
+and ``markers(adata, label_key, n)`` → ``{class: [gene, ...]}`` (best first).
+
+Precision@k is plain Python (no numpy), so any ranking — attention, coefficients, Wilcoxon
+scores — can be scored without installing the family that made it. The controls fix the scale:
+``random_genes`` (n genes drawn at random per class) and ``true_markers`` (the truth itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from .controls import RandomLabels
+
+
+def true_markers(adata) -> dict[str, list[str]] | None:
+    """The markers a dataset declares (``uns["cellzoo"]["markers"]``), as ``{class: [gene, ...]}``; None if none."""
+    meta = adata.uns.get("cellzoo")
+    markers = meta.get("markers") if isinstance(meta, Mapping) else None
+    if markers is None:
+        return None
+    if not isinstance(markers, Mapping):
+        raise InputError(
+            f'uns["cellzoo"]["markers"] must map each class to its marker genes, got {type(markers).__name__}'
+        )
+    return {str(c): [str(g) for g in np.atleast_1d(np.asarray(genes)).tolist()] for c, genes in markers.items()}
+
+
+def precision_at_k_per_class(
+    true_markers: Mapping[str, Iterable[str]], ranked: Mapping[str, Iterable[str]], k: int
+) -> dict[str, float]:
+    """For each class present in both mappings: the share of its first ``k`` ranked genes that are true markers.
+
+    The denominator is ``k`` even when a class lists fewer than ``k`` genes (an empty slot is a
+    miss), so a method cannot score well by returning short lists. Classes are matched by name
+    (as strings); classes only one side has are left out.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InputError(f"k={k!r} must be a positive integer (how many top genes per class to score)")
+    for name, value in (("true_markers", true_markers), ("ranked", ranked)):
+        if not isinstance(value, Mapping):
+            raise InputError(
+                f"{name} must map each class to its genes ({{class: [gene, ...]}}), got {type(value).__name__}; "
+                "marker precision@k compares gene rankings, not label predictions"
+            )
+    truth = {str(c): {str(g) for g in genes} for c, genes in true_markers.items()}
+    out = {}
+    for cls, genes in ranked.items():
+        cls = str(cls)
+        if cls not in truth:
+            continue
+        if isinstance(genes, str):
+            raise InputError(f"ranked[{cls!r}] is the string {genes!r}; give a list of gene names")
+        top = [str(g) for g in list(genes)[:k]]
+        out[cls] = sum(g in truth[cls] for g in top) / k
+    return out
+
+
+def marker_precision_at_k(
+    true_markers: Mapping[str, Iterable[str]], ranked: Mapping[str, Iterable[str]], k: int = 10
+) -> float:
+    """Mean over the classes both sides name of :func:`precision_at_k_per_class`.
+
+    No shared class is an error: it usually means the class names of the two sides differ.
+    """
+    per_class = precision_at_k_per_class(true_markers, ranked, k)
+    if not per_class:
+        raise InputError(
+            f"no class is named in both true_markers ({sorted(map(str, true_markers))[:5]}) and ranked "
+            f"({sorted(map(str, ranked))[:5]}); match the class names before scoring"
+        )
+    return sum(per_class.values()) / len(per_class)
+
+
+def marker_precision_at_10(true_markers, ranked) -> float:
+    return marker_precision_at_k(true_markers, ranked, k=10)
+
+
+def marker_precision_at_20(true_markers, ranked) -> float:
+    return marker_precision_at_k(true_markers, ranked, k=20)
+
+
+class RandomGenes(RandomLabels):
+    """Negative control: ``n`` genes drawn at random (seeded) for each class."""
+
+    def markers(self, adata, label_key: str, n: int = 25) -> dict[str, list[str]]:
+        self._check_fitted()
+        genes = np.asarray(self.manifest.genes)
+        rng = np.random.default_rng(self.seed)
+        return {c: [str(g) for g in rng.choice(genes, size=min(n, genes.size), replace=False)] for c in self.classes}
+
+
+class TrueMarkers(RandomLabels):
+    """Positive control: the true markers themselves (is given them as ``solution=``)."""
+
+    requires_solution = True
+
+    def markers(self, adata, label_key: str, n: int = 25, solution: Mapping[str, Any] | None = None):
+        self._check_fitted()
+        if solution is None:
+            raise InputError("true_markers is a positive control: it needs the true markers (solution=...)")
+        return {str(c): [str(g) for g in genes][:n] for c, genes in solution.items()}
