@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from cellzoo import Annotation, Annotator, ModelSpec, check_state_keys, hookimpl
+from cellzoo import Annotation, Annotator, ModelSpec, TaskSpec, check_state_keys, hookimpl
 from cellzoo.errors import ConfigError
 from cellzoo.testing import (
     CHECKS,
@@ -110,24 +110,131 @@ class Tuned(NearestMean):
 
 FLAWED = {
     "flaw_unnormalised": (Unnormalised, "fit_predict", "rows must sum to 1"),
-    "flaw_unseeded": (Unseeded, "determinism", "two fits with the same seed differ"),
+    "flaw_unseeded": (Unseeded, "determinism", "two fits with the same seed: proba differs"),
     "flaw_lossy": (Lossy, "round_trip", "Not equal to tolerance|Arrays are not equal"),
     "flaw_lax": (Lax, "strict_state", "DID NOT RAISE"),
-    "flaw_positional": (Positional, "gene_order", "reordering the query's genes changed proba"),
+    "flaw_positional": (Positional, "gene_order", "reordering the genes: proba differs"),
     "flaw_no_contract": (Positional, "input_contract", "DID NOT RAISE"),
     "flaw_ignorant": (Ignorant, "learns", "does not learn"),
-    "flaw_batch": (BatchDependent, "single_cell", "depend on the rest of its batch"),
+    "flaw_batch": (BatchDependent, "single_cell", "proba depends on the rest of its batch"),
 }
+
+
+# -- the markers task: rankers of each class's genes -------------------------------------------------------
+
+
+class MeanMarkers(NearestMean):
+    """A correct ranker: genes by the class mean minus the mean of the other classes (log1p data)."""
+
+    def markers(self, adata, label_key, n=25):
+        self._check_fitted()
+        genes = np.asarray(self.manifest.genes)
+        rest = [np.delete(self.means, k, axis=0).mean(axis=0) for k in range(len(self.classes))]
+        order = np.argsort(-(self.means - np.stack(rest)), axis=1, kind="stable")[:, :n]
+        return {str(c): [str(g) for g in genes[row]] for c, row in zip(self.classes, order)}
+
+
+class StrayMarkers(MeanMarkers):
+    def markers(self, adata, label_key, n=25):
+        return {c: ["not_a_gene", *genes[1:]] for c, genes in super().markers(adata, label_key, n).items()}
+
+
+class ShortMarkers(MeanMarkers):
+    def markers(self, adata, label_key, n=25):
+        return dict(list(super().markers(adata, label_key, n).items())[1:])
+
+
+class RandomMarkers(MeanMarkers):
+    def markers(self, adata, label_key, n=25):
+        self._check_fitted()
+        rng = np.random.default_rng(0)
+        return {str(c): list(rng.permutation(np.asarray(self.manifest.genes))[:n]) for c in self.classes}
+
+
+class KnownWeakMarkers(RandomMarkers):
+    contract_expected_failures: ClassVar[dict] = {"markers.learns": "a documented weakness"}
+
+
+class WronglyDeclaredMarkers(MeanMarkers):
+    contract_expected_failures: ClassVar[dict] = {"markers.learns": "thought to be weak"}
+
+
+MARKER_FLAWS = {
+    "flaw_stray_markers": (StrayMarkers, "fit_predict", "names genes the data does not have"),
+    "flaw_short_markers": (ShortMarkers, "fit_predict", "left out the classes"),
+    "flaw_random_markers": (RandomMarkers, "learns", "does not find the markers"),
+    "flaw_wrongly_declared": (WronglyDeclaredMarkers, "learns", "remove it from contract_expected_failures"),
+}
+
+
+# -- an unsupervised task: k-means clusters, named ----------------------------------------------------------
+
+
+@dataclass
+class Clusters:
+    clusters: np.ndarray
+    labels: np.ndarray
+    names: dict
+    classes: tuple
+    proba: np.ndarray
+
+
+class MeanClusters(NearestMean):
+    """A correct discovery model: k-means on log1p CP10k, then nearest cluster mean; cluster k is named "type k"."""
+
+    def fit(self, adata, label_key=None):
+        from sklearn.cluster import KMeans
+
+        assert label_key is None and "cell_type" not in adata.obs, "an unsupervised model was given the labels"
+        X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+        X = np.log1p(X / X.sum(axis=1, keepdims=True) * 1e4)
+        codes = KMeans(3, n_init=10, random_state=0).fit_predict(X)
+        work = adata.copy()
+        work.obs["_cluster"] = [f"c{k}" for k in codes]
+        return super().fit(work, "_cluster")
+
+    def predict(self, adata, solution=None):
+        annotation = super().predict(adata)
+        clusters = np.asarray(annotation.labels).astype(str)
+        names = self.names()
+        return Clusters(clusters, np.array([names[c] for c in clusters]), names, annotation.classes, annotation.proba)
+
+    def names(self):
+        return {c: f"type {c[1:]}" for c in self.classes}
+
+    def annotate(self, adata):
+        result = self.predict(adata)
+        adata.obs[f"cellzoo_{self.name}_label"] = result.labels
+        adata.obsm[f"cellzoo_{self.name}_proba"] = result.proba
+        return adata
+
+
+class MisnamedClusters(MeanClusters):
+    def predict(self, adata, solution=None):
+        result = super().predict(adata)
+        result.labels = result.labels[::-1].copy()
+        return result
 
 
 class Flaws:
     @hookimpl
     def cellzoo_models(self):
         specs = [ModelSpec("nearest_mean", "annotate", NearestMean, MeanConfig, summary="correct")]
-        specs += [ModelSpec(name, "annotate", cls, MeanConfig, summary="flawed") for name, (cls, _, _) in FLAWED.items()]
+        specs += [
+            ModelSpec(name, "annotate", cls, MeanConfig, summary="flawed") for name, (cls, _, _) in FLAWED.items()
+        ]
         specs.append(ModelSpec("tuned", "annotate", Tuned, MeanConfig, summary="declares its test config"))
         specs.append(ModelSpec("sampler", "generate", NearestMean, MeanConfig, summary="another task"))
+        specs.append(ModelSpec("mean_markers", "markers", MeanMarkers, MeanConfig, summary="correct ranker"))
+        specs += [ModelSpec(n, "markers", cls, MeanConfig, summary="flawed") for n, (cls, _, _) in MARKER_FLAWS.items()]
+        specs.append(ModelSpec("known_weak", "markers", KnownWeakMarkers, MeanConfig, summary="declared weak"))
+        specs.append(ModelSpec("mean_clusters", "cluster", MeanClusters, MeanConfig, summary="correct clusters"))
+        specs.append(ModelSpec("flaw_misnamed", "cluster", MisnamedClusters, MeanConfig, summary="flawed"))
         return specs
+
+    @hookimpl
+    def cellzoo_tasks(self):
+        return [TaskSpec("cluster", protocol=("fit", "predict"), metrics=(), split="all", scoring="unsupervised")]
 
 
 @pytest.fixture
@@ -145,6 +252,34 @@ def test_each_flaw_is_caught_by_its_check(flaws, tmp_path, name):
     _, check, message = FLAWED[name]
     with pytest.raises((AssertionError, pytest.fail.Exception), match=message):
         run_check(name, check, tmp_path)
+
+
+def test_a_correct_marker_ranker_passes_every_check_that_applies(flaws, tmp_path):
+    results = check_model("mean_markers", tmp_path)
+    assert {k for k, v in results.items() if v != "passed"} == {"single_cell", "annotate_writes"}
+    assert results["single_cell"] == "skipped: a marker ranking describes classes, not cells"
+
+
+@pytest.mark.parametrize("name", list(MARKER_FLAWS))
+def test_each_marker_flaw_is_caught_by_its_check(flaws, tmp_path, name):
+    _, check, message = MARKER_FLAWS[name]
+    with pytest.raises((AssertionError, pytest.fail.Exception), match=message):
+        run_check(name, check, tmp_path)
+
+
+def test_a_declared_expected_failure_runs_as_xfail(flaws, tmp_path):
+    with pytest.raises(pytest.xfail.Exception, match=r"a documented weakness .*does not find the markers"):
+        run_check("known_weak", "learns", tmp_path)
+    assert check_model("known_weak", tmp_path)["learns"].startswith("expected failure: a documented weakness")
+
+
+def test_a_correct_unsupervised_model_passes_every_check(flaws, tmp_path):
+    assert check_model("mean_clusters", tmp_path) == dict.fromkeys(CHECKS, "passed")
+
+
+def test_clusters_whose_labels_are_not_their_names_are_caught(flaws, tmp_path):
+    with pytest.raises(AssertionError, match="is not the name of its cluster"):
+        run_check("flaw_misnamed", "fit_predict", tmp_path)
 
 
 def test_check_model_names_the_failing_check(flaws, tmp_path):

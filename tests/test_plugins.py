@@ -166,7 +166,10 @@ def test_strict_mode_re_raises_hook_failures(zoo_pm, monkeypatch):
 @pytest.mark.parametrize(
     ("returned", "message"),
     [
-        (lambda: [DatasetSpec("d", ("annotate",), "x:y")], "cellzoo_models() returned a DatasetSpec, expected ModelSpec"),
+        (
+            lambda: [DatasetSpec("d", ("annotate",), "x:y")],
+            "cellzoo_models() returned a DatasetSpec, expected ModelSpec",
+        ),
         (lambda: [{"name": "m", "task": "annotate"}], "cellzoo_models() returned a dict, expected ModelSpec"),
         (lambda: ModelSpec("m", "annotate", "x:y"), "TypeError"),
     ],

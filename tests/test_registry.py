@@ -46,7 +46,10 @@ class Catalogue:
 
     @hookimpl
     def cellzoo_datasets(self):
-        return [DatasetSpec("cells_a", ("annotate", "generate"), loader="x:y"), DatasetSpec("cells_b", ("generate",), "x:y")]
+        return [
+            DatasetSpec("cells_a", ("annotate", "generate"), loader="x:y"),
+            DatasetSpec("cells_b", ("generate",), "x:y"),
+        ]
 
     @hookimpl
     def cellzoo_metrics(self):
@@ -176,7 +179,9 @@ def test_path_looking_names_need_local_dir(zoo_pm, name):
 
 def test_an_existing_folder_name_needs_local_dir(saved_majority, monkeypatch):
     monkeypatch.chdir(saved_majority.parent)
-    with pytest.raises(ConfigError, match=r"looks like a path. To load an artifact directory write 'local-dir:majority-artifact'"):
+    with pytest.raises(
+        ConfigError, match=r"looks like a path. To load an artifact directory write 'local-dir:majority-artifact'"
+    ):
         cellzoo.load("majority-artifact")
     assert cellzoo.load("local-dir:majority-artifact").is_fitted
 

@@ -299,7 +299,7 @@ def model_card(
             "## Verification",
             "",
             f"`{GOLDEN_FILE}` holds {golden.get('n', '?')} golden inputs and their outputs; "
-            f'`cellzoo verify {source}` re-runs them (atol {golden.get("atol")}, rtol {golden.get("rtol")}).',
+            f"`cellzoo verify {source}` re-runs them (atol {golden.get('atol')}, rtol {golden.get('rtol')}).",
             "",
         ]
     if spec.citation:
@@ -512,7 +512,9 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     with path.open("rb") as fh:
         head = fh.read(8)
         if size < 8:
-            _not_safetensors(path, head, f"it has only {size} bytes (a safetensors file starts with an 8-byte header length)")
+            _not_safetensors(
+                path, head, f"it has only {size} bytes (a safetensors file starts with an 8-byte header length)"
+            )
         n = int.from_bytes(head, "little")
         if n == 0 or n > size - 8 or n >= MAX_HEADER_BYTES:
             _not_safetensors(path, head, f"its first 8 bytes give a header length of {n} bytes for a {size}-byte file")
@@ -545,8 +547,10 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
             _not_safetensors(path, head, f"tensor {name!r} has data_offsets {offsets!r}")
         if end > data_len:
             _not_safetensors(
-                path, head, f"tensor {name!r} ends at data byte {end} but the file holds {data_len} data bytes "
-                "(the file is truncated)"
+                path,
+                head,
+                f"tensor {name!r} ends at data byte {end} but the file holds {data_len} data bytes "
+                "(the file is truncated)",
             )
         expected = math.prod(shape) * _DTYPE_SIZES[dtype]
         if end - begin != expected:

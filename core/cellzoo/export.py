@@ -170,7 +170,9 @@ class ExportReport:
             )
             for c in v.checks:
                 diff = f", max |diff| {c.max_abs_diff:.3g}" if c.max_abs_diff is not None else ""
-                lines.append(f"    {'ok  ' if c.passed else 'FAIL'} {c.name}{diff}{' — ' + c.detail if c.detail else ''}")
+                lines.append(
+                    f"    {'ok  ' if c.passed else 'FAIL'} {c.name}{diff}{' — ' + c.detail if c.detail else ''}"
+                )
         return "\n".join(lines)
 
     __str__ = summary
@@ -236,7 +238,9 @@ def export_module_of(model: Any) -> tuple[nn.Module, tuple[str, ...]]:
         raise NotFittedError(f"model {name!r} is not trained; train it or load a trained artifact before exporting")
     module = model.export_module()
     if not isinstance(module, nn.Module):
-        raise ProtocolError(f"{type(model).__name__}.export_module() returned a {type(module).__name__}, not an nn.Module")
+        raise ProtocolError(
+            f"{type(model).__name__}.export_module() returned a {type(module).__name__}, not an nn.Module"
+        )
     module.eval()
     names = getattr(model, "export_output_names", None) or getattr(module, "output_names", None)
     if not names:
@@ -393,7 +397,11 @@ def _info(
         gene_namespace=getattr(manifest, "namespace", "unknown"),
         gene_species=getattr(manifest, "species", None),
         outputs=tuple(
-            {"name": n, "shape": ["batch", w], "meaning": meanings.get(n, "model output (see the plugin's documentation)")}
+            {
+                "name": n,
+                "shape": ["batch", w],
+                "meaning": meanings.get(n, "model output (see the plugin's documentation)"),
+            }
             for n, w in outputs
         ),
         before_graph=tuple(describe_steps(graph_state, target_sum, in_graph=False)),
@@ -414,11 +422,15 @@ def _torch_outputs(module: nn.Module, x: np.ndarray, names: Sequence[str]) -> di
     with torch.inference_mode():
         out = _as_tuple(module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))))
     if len(out) != len(names):
-        raise ProtocolError(f"export_module() returned {len(out)} outputs but {len(names)} are named ({', '.join(names)})")
+        raise ProtocolError(
+            f"export_module() returned {len(out)} outputs but {len(names)} are named ({', '.join(names)})"
+        )
     return {n: o.detach().float().cpu().numpy() for n, o in zip(names, out)}
 
 
-def _compare(got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], atol: float, rtol: float) -> tuple[bool, float, str]:
+def _compare(
+    got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], atol: float, rtol: float
+) -> tuple[bool, float, str]:
     worst, problems = 0.0, []
     for name, expected in want.items():
         value = got.get(name)
@@ -435,7 +447,9 @@ def _compare(got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], atol
         worst = max(worst, float(diff.max()))
         bad = diff > atol + rtol * np.abs(expected)
         if bad.any():
-            problems.append(f"{name}: {int(bad.sum())} of {bad.size} values beyond atol {atol:g} + rtol {rtol:g}·|torch|")
+            problems.append(
+                f"{name}: {int(bad.sum())} of {bad.size} values beyond atol {atol:g} + rtol {rtol:g}·|torch|"
+            )
     return not problems, worst, "; ".join(problems)
 
 
@@ -461,7 +475,9 @@ def _graph_checks(path: Path, session: Any, names: Sequence[str], n_genes: int) 
         )
     )
     got = list(session.output_names)
-    checks.append(Check("output names", got == list(names), "" if got == list(names) else f"{got} instead of {list(names)}"))
+    checks.append(
+        Check("output names", got == list(names), "" if got == list(names) else f"{got} instead of {list(names)}")
+    )
     return checks
 
 
@@ -639,7 +655,9 @@ def export_onnx(
 
         wrapped = CountsToLog1p(module, target_sum).eval()
         variants.append(
-            _Variant(FROM_COUNTS_FILE, wrapped, "counts", "float32", atol, rtol, _count_inputs(n_genes), counts_reference)
+            _Variant(
+                FROM_COUNTS_FILE, wrapped, "counts", "float32", atol, rtol, _count_inputs(n_genes), counts_reference
+            )
         )
     if fp16:
         fp16_golden = (golden[0], golden[1], fp16_atol, fp16_rtol)
@@ -669,7 +687,15 @@ def export_onnx(
             seconds = round(time.perf_counter() - t0, 3)
             report.variants.append(
                 VariantReport(
-                    v.file, v.input_state, v.precision, v.atol, v.rtol, checks, _sha256(path), path.stat().st_size, seconds
+                    v.file,
+                    v.input_state,
+                    v.precision,
+                    v.atol,
+                    v.rtol,
+                    checks,
+                    _sha256(path),
+                    path.stat().st_size,
+                    seconds,
                 )
             )
         report.seconds = round(time.perf_counter() - t_start, 3)

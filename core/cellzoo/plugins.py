@@ -111,7 +111,9 @@ class ZooPluginManager:
             dist = ep.dist.name if ep.dist is not None else None
             version = ep.dist.version if ep.dist is not None else None
             if ep.name in blocked:
-                self.info[ep.name] = PluginInfo(ep.name, dist, version, ep.value, errors=["disabled by CELLZOO_DISABLE_PLUGINS"])
+                self.info[ep.name] = PluginInfo(
+                    ep.name, dist, version, ep.value, errors=["disabled by CELLZOO_DISABLE_PLUGINS"]
+                )
                 continue
             try:
                 plugin = ep.load()

@@ -440,7 +440,9 @@ def load_module_tensors(module: torch.nn.Module, tensors: Any, what: str) -> Non
 
     expected = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     check_state_keys(expected, tensors, what)
-    module.load_state_dict({k: torch.as_tensor(np.asarray(tensors[k], dtype=np.float32)) for k in expected}, strict=True)
+    module.load_state_dict(
+        {k: torch.as_tensor(np.asarray(tensors[k], dtype=np.float32)) for k in expected}, strict=True
+    )
     module.eval()
 
 

@@ -43,11 +43,19 @@ def cellzoo_metrics():
     m = "cellzoo.builtin.metrics:"
     return [
         MetricSpec("accuracy", "annotate", m + "accuracy", summary="Share of cells whose predicted label is right."),
-        MetricSpec("f1_macro", "annotate", m + "f1_macro", summary="Unweighted mean of per-class F1 (rare types count fully)."),
-        MetricSpec("f1_weighted", "annotate", m + "f1_weighted", summary="Per-class F1 weighted by class size."),
-        MetricSpec("f1_median", "annotate", m + "f1_median", summary="Median per-class F1 over true classes (Abdelaal 2019)."),
         MetricSpec(
-            "f1_per_class", "annotate", m + "f1_per_class", scalar=False, summary="F1 of each true class (a table, not scaled)."
+            "f1_macro", "annotate", m + "f1_macro", summary="Unweighted mean of per-class F1 (rare types count fully)."
+        ),
+        MetricSpec("f1_weighted", "annotate", m + "f1_weighted", summary="Per-class F1 weighted by class size."),
+        MetricSpec(
+            "f1_median", "annotate", m + "f1_median", summary="Median per-class F1 over true classes (Abdelaal 2019)."
+        ),
+        MetricSpec(
+            "f1_per_class",
+            "annotate",
+            m + "f1_per_class",
+            scalar=False,
+            summary="F1 of each true class (a table, not scaled).",
         ),
         *(
             MetricSpec(
@@ -66,7 +74,9 @@ def cellzoo_models():
     c = "cellzoo.builtin.controls:"
     common = dict(task="annotate", config=ControlConfig, role="control", license="BSD-3-Clause")
     return [
-        ModelSpec("majority", builder=c + "Majority", summary="Control: predicts the most frequent training label.", **common),
+        ModelSpec(
+            "majority", builder=c + "Majority", summary="Control: predicts the most frequent training label.", **common
+        ),
         ModelSpec(
             "random_labels",
             builder=c + "RandomLabels",

@@ -50,7 +50,9 @@ def _report_table(report: Any) -> Any:
     help="Directory to write model.onnx and export.json into.",
 )
 @click.option("--opset", type=click.IntRange(7), default=None, help="ONNX opset [default: torch's exporter default].")
-@click.option("--fp16", is_flag=True, help="Also write model.fp16.onnx (float16 weights, for GPUs), validated on its own.")
+@click.option(
+    "--fp16", is_flag=True, help="Also write model.fp16.onnx (float16 weights, for GPUs), validated on its own."
+)
 @click.option(
     "--from-counts",
     is_flag=True,
@@ -100,7 +102,9 @@ def export_command(
         return
     out.print(_report_table(report))
     files = ", ".join(f"{v.file} ({_megabytes(out_dir / v.file)})" for v in report.variants)
-    out.print(f"[green bold]PASS[/] wrote [bold]{escape(str(out_dir))}[/]: {escape(files)}, export.json", soft_wrap=True)
+    out.print(
+        f"[green bold]PASS[/] wrote [bold]{escape(str(out_dir))}[/]: {escape(files)}, export.json", soft_wrap=True
+    )
     out.print("run it (no torch needed):", markup=False)
     out.print(f"  cellzoo run {out_dir / EXPORT_FILE} data.h5ad -o annotated.h5ad", soft_wrap=True, markup=False)
 
@@ -144,7 +148,12 @@ def _cached_export(name: str, out: Any) -> Path:
 @click.argument("model", metavar="MODEL.onnx|NAME")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--output", "-o", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Annotated .h5ad to write."
+    "--output",
+    "-o",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Annotated .h5ad to write.",
 )
 @click.option(
     "--device",
@@ -153,8 +162,12 @@ def _cached_export(name: str, out: Any) -> Path:
     show_default=True,
     help="onnxruntime device; cuda/tensorrt fail unless that provider really runs.",
 )
-@click.option("--allow-cpu-fallback", is_flag=True, help="Accept running on the CPU when the GPU provider does not start.")
-@click.option("--threads", type=click.IntRange(1), default=None, help="onnxruntime threads [default: the CPUs available].")
+@click.option(
+    "--allow-cpu-fallback", is_flag=True, help="Accept running on the CPU when the GPU provider does not start."
+)
+@click.option(
+    "--threads", type=click.IntRange(1), default=None, help="onnxruntime threads [default: the CPUs available]."
+)
 @click.option("--chunk-size", type=click.IntRange(1), default=None, help="Cells per chunk [default: ~32 MiB of input].")
 @click.option(
     "--genes",
@@ -169,8 +182,15 @@ def _cached_export(name: str, out: Any) -> Path:
     help="The model's classes, one per line (for an ONNX file that is not a cellzoo export).",
 )
 @click.option("--gene-column", default=None, help="Column of var holding the gene names [default: var_names].")
-@click.option("--min-overlap", type=click.FloatRange(0.0, 1.0), default=None, help="Smallest share of the model's genes DATA must have.")
-@click.option("--attention/--no-attention", default=True, help="Write per-cell attention (cells × genes) when the model has it.")
+@click.option(
+    "--min-overlap",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Smallest share of the model's genes DATA must have.",
+)
+@click.option(
+    "--attention/--no-attention", default=True, help="Write per-cell attention (cells × genes) when the model has it."
+)
 @overwrite_option
 @json_option
 def run_command(
@@ -240,7 +260,9 @@ def run_command(
         echo_json(result.to_json())
         return
     out.print(f"genes: {result.alignment.summary()}", soft_wrap=True, markup=False)
-    state = result.data_state if result.data_state == result.graph_state else f"{result.data_state} → {result.graph_state}"
+    state = (
+        result.data_state if result.data_state == result.graph_state else f"{result.data_state} → {result.graph_state}"
+    )
     out.print(f"input: {escape(result.source)} ({escape(state)})", soft_wrap=True)
     out.print(
         f"annotated {result.n_cells:,} cells in {seconds:.2f} s ({result.n_cells / max(seconds, 1e-9):,.0f} cells/s; "

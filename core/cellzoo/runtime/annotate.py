@@ -176,13 +176,19 @@ def _memory_sources(adata: anndata.AnnData, gene_column: str | None) -> list[Mat
         return [str(v) for v in var[gene_column]]
 
     X = adata.X
-    sources = [MatrixSource("adata.X", adata.n_obs, names(adata.var, "adata.var"), lambda a, b: X[a:b], declared_state(adata))]
+    sources = [
+        MatrixSource("adata.X", adata.n_obs, names(adata.var, "adata.var"), lambda a, b: X[a:b], declared_state(adata))
+    ]
     if "counts" in adata.layers:
         counts = adata.layers["counts"]
-        sources.append(MatrixSource("adata.layers['counts']", adata.n_obs, sources[0].var_names, lambda a, b: counts[a:b]))
+        sources.append(
+            MatrixSource("adata.layers['counts']", adata.n_obs, sources[0].var_names, lambda a, b: counts[a:b])
+        )
     if adata.raw is not None:
         raw = adata.raw.X
-        sources.append(MatrixSource("adata.raw.X", adata.n_obs, names(adata.raw.var, "adata.raw.var"), lambda a, b: raw[a:b]))
+        sources.append(
+            MatrixSource("adata.raw.X", adata.n_obs, names(adata.raw.var, "adata.raw.var"), lambda a, b: raw[a:b])
+        )
     return sources
 
 
@@ -320,7 +326,9 @@ class _H5adResults(_Results):
         self.datasets = {}
         for name, width in widths.items():
             key = keys[name][1]
-            ds = obsm.create_dataset(key, shape=(n_obs, width), dtype=np.float32, chunks=(max(1, min(chunk, n_obs)), width))
+            ds = obsm.create_dataset(
+                key, shape=(n_obs, width), dtype=np.float32, chunks=(max(1, min(chunk, n_obs)), width)
+            )
             ds.attrs["encoding-type"] = "array"
             ds.attrs["encoding-version"] = "0.2.0"
             self.datasets[name] = ds
@@ -405,7 +413,9 @@ class AnnotationRun:
         return self.n_cells / self.seconds if self.seconds > 0 else float("inf")
 
     def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("alignment", "labels")}
+        data = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("alignment", "labels")
+        }
         data["keys"] = {k: list(v) for k, v in self.keys.items()}
         data["alignment"] = self.alignment.to_json()
         data["cells_per_second"] = self.cells_per_second
@@ -499,9 +509,7 @@ def _plan(
 ) -> tuple[MatrixSource, str, GeneAlignment, list[str], str]:
     info = session.info
     if info.task != "annotate":
-        raise ProtocolError(
-            f"{session.path.name} is a {info.task!r} model; annotating cells needs an 'annotate' model"
-        )
+        raise ProtocolError(f"{session.path.name} is a {info.task!r} model; annotating cells needs an 'annotate' model")
     if sources[0].n_obs == 0:
         raise InputError(f"{where} has 0 cells; there is nothing to annotate")
     source, state = choose_source(sources, info.input_state, where)
@@ -630,7 +638,9 @@ def annotate_h5ad(
                 for attr, key in earlier.values():
                     _remove(out, attr, key)
                 results = _H5adResults(out, keys, source.n_obs, {n: widths[n] for n in chosen}, chunk)
-                codes, infer, prep = _run(session, source, prepare, results, chosen, proba_name, chunk, prefetch, on_chunk)
+                codes, infer, prep = _run(
+                    session, source, prepare, results, chosen, proba_name, chunk, prefetch, on_chunk
+                )
                 labels, classes = _labels(session, codes, widths[proba_name])
                 results.finish(labels, _extras(session, chosen, classes))
     return _report(session, source, state, alignment, keys, codes, classes, chunk, prefetch, t_start, infer, prep,

@@ -121,7 +121,9 @@ class Session:
         graph_input = inputs[0]
         width = graph_input.shape[1] if len(graph_input.shape) == 2 else None
         if len(graph_input.shape) != 2:
-            raise ArtifactError(f"{self.path}: the input {graph_input.name!r} has shape {graph_input.shape}, not cells × genes")
+            raise ArtifactError(
+                f"{self.path}: the input {graph_input.name!r} has shape {graph_input.shape}, not cells × genes"
+            )
         self.output_names = tuple(o.name for o in self._session.get_outputs())
         meta = self._session.get_modelmeta().custom_metadata_map
         self.info: ModelInfo = model_info(

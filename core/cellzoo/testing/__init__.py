@@ -33,6 +33,7 @@ from .fixtures import zoo_pm as zoo_pm
 # what `from cellzoo.testing import *` brings into a test module
 __all__ = ["contract_suite", "test_zoo_contract", "tiny_annotate_adata", "zoo_pm"]
 
+
 def __getattr__(name: str) -> Any:
     # built on first use, so that importing the fixtures alone does not discover plugins
     if name == "test_zoo_contract":

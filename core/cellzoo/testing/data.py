@@ -29,7 +29,8 @@ def tiny_annotate_adata(
     Every class has its own block of marker genes expressed about eight times above the shared
     background, and cells differ in library size, so a model that normalises and learns
     anything gets well above chance while a broken one does not. Classes are balanced (round
-    robin, then shuffled); no cell has zero counts. ``adata.uns["cellzoo"]`` declares the state.
+    robin, then shuffled); no cell has zero counts. ``adata.uns["cellzoo"]`` declares the state
+    and, under ``"markers"``, each class's marker genes (the truth the ``markers`` task scores).
     """
     import anndata
     import pandas as pd
@@ -62,7 +63,13 @@ def tiny_annotate_adata(
     var = pd.DataFrame(index=[f"gene_{j:03d}" for j in range(n_genes)])
     X = sp.csr_matrix(counts) if sparse else counts
     adata = anndata.AnnData(X=X, obs=obs, var=var)
-    adata.uns["cellzoo"] = {"dataset": "tiny_annotate", "input_state": "counts", "label_key": label_key}
+    markers = {str(names[k]): list(var.index[k * per_class : (k + 1) * per_class]) for k in range(n_classes)}
+    adata.uns["cellzoo"] = {
+        "dataset": "tiny_annotate",
+        "input_state": "counts",
+        "label_key": label_key,
+        "markers": markers,
+    }
     return adata
 
 

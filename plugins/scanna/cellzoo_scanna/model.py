@@ -41,6 +41,12 @@ class Scanna(Annotator):
         "lr": 1e-3,
         "masking_fraction": 0.0,
     }
+    #: a finding, not a bug: summed attention ranks the genes the network attends to, which are not
+    #: each class's own up-regulated genes — precision@k near chance here, as on Splat and PBMC
+    #: (README, "Marker genes")
+    contract_expected_failures: ClassVar[Mapping[str, str]] = {
+        "markers.learns": "attention markers are not per-class DE genes; precision@k is near chance",
+    }
     golden_atol = 1e-5
     golden_rtol = 1e-3
 
@@ -197,6 +203,7 @@ class Scanna(Annotator):
         ``top_k`` sets the lists idf counts, default ``n``). Classes without any (correct) cell
         get no entry. The result is also stored in ``adata.uns["cellzoo_scanna_markers"][method]``.
         """
+        self._check_fitted()
         method = method or self.marker_method
         if method not in METHODS:
             raise ConfigError(f"marker method {method!r} is not one of {METHODS}")
@@ -242,6 +249,7 @@ class Scanna(Annotator):
 
         Stored in ``adata.uns["cellzoo_scanna_markers"]["global"]``.
         """
+        self._check_fitted()
         if int(n) < 1:
             raise ConfigError(f"n={n!r}: ask for at least one gene")
         X = self.model_input(adata)

@@ -42,6 +42,11 @@ class NactConfig:
     ffn_width: int = 128
     val_fraction: float = 0.1
     patience: int = 10
+    #: scANNA's input masking during training (its default, tuned on PBMC); 0 turns it off, as in
+    #: the reference N-ACT code — worth doing on few genes, where masking half of them hides the signal
+    masking_fraction: float = 0.5
+    #: scANNA's floor on optimizer steps (small data sets train for more epochs; see its README)
+    min_steps: int = 2000
     input_state: str = "log1p_norm"
     device: str = "auto"
     # -- markers and names
@@ -63,6 +68,8 @@ class NactConfig:
             problems.append(f"marker_method={self.marker_method!r} must be one of {MARKER_METHODS}")
         if self.input_state not in INPUT_STATES:
             problems.append(f"input_state={self.input_state!r} must be one of {INPUT_STATES}")
+        if self.min_steps < 0:
+            problems.append(f"min_steps={self.min_steps!r} must be 0 or more")
         for key in ("n_pcs", "n_neighbors", "epochs", "batch_size", "ffn_width", "patience", "n_markers"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -73,6 +80,8 @@ class NactConfig:
             problems.append(f"resolution={self.resolution!r} must be positive (larger gives more clusters)")
         if not self.lr > 0:
             problems.append(f"lr={self.lr!r} must be positive")
+        if not 0.0 <= self.masking_fraction < 1.0:
+            problems.append(f"masking_fraction={self.masking_fraction!r} must be in [0, 1)")
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
         if not 0.0 <= self.min_score < 1.0:

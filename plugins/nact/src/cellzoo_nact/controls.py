@@ -25,6 +25,8 @@ class RandomClusters(ZooModel):
     """
 
     task: ClassVar[str] = "discover"
+    #: the clusters ignore the data, so any input state will do
+    input_state: ClassVar[str] = "any"
 
     def __init__(self, config: RandomClustersConfig | None = None):
         super().__init__(config or RandomClustersConfig())
@@ -54,6 +56,10 @@ class RandomClusters(ZooModel):
         labels = np.asarray([names[c] for c in classes], dtype=object)[codes]
         return Discovery(clusters=clusters, labels=labels, names=names, classes=classes, source="random")
 
+    def annotate(self, adata: anndata.AnnData) -> anndata.AnnData:
+        """:meth:`predict` and write the result into ``adata`` (the keys N-ACT writes)."""
+        return self.predict(adata).write(adata, self.name)
+
     def state_tensors(self) -> dict[str, np.ndarray]:
         if not self.is_fitted:
             raise NotFittedError(f"model {self.name!r} is not fitted: call .fit(adata) first")
@@ -79,6 +85,7 @@ class TrueClusters(ZooModel):
 
     task: ClassVar[str] = "discover"
     requires_solution: ClassVar[bool] = True
+    input_state: ClassVar[str] = "any"
 
     def __init__(self, config: RandomClustersConfig | None = None):
         super().__init__(config or RandomClustersConfig())
