@@ -29,9 +29,10 @@ from cellzoo.testing import check_model, tiny_annotate_adata
 EXPECTED_FILES = {
     "README.md",
     "pyproject.toml",
-    "cellzoo_mymethod/__init__.py",
-    "cellzoo_mymethod/config.py",
-    "cellzoo_mymethod/model.py",
+    "src/cellzoo_mymethod/__init__.py",
+    "src/cellzoo_mymethod/config.py",
+    "src/cellzoo_mymethod/model.py",
+    "src/cellzoo_mymethod/plugin.py",
     "tests/test_contract.py",
 }
 
@@ -128,14 +129,14 @@ def test_the_generated_package_is_complete_and_clean(tmp_path):
     assert all("{{" not in text for text in files.values())
     pyproject = tomllib.loads(files["pyproject.toml"])
     assert pyproject["project"]["name"] == "cellzoo-mymethod"
-    assert pyproject["project"]["entry-points"]["cellzoo"] == {"mymethod": "cellzoo_mymethod"}
+    assert pyproject["project"]["entry-points"]["cellzoo"] == {"mymethod": "cellzoo_mymethod.plugin"}
     assert any(dep.startswith("cellzoo>=") for dep in pyproject["project"]["dependencies"])
     assert (
         "cellzoo bench --task annotate --dataset pbmc68k_reduced --models mymethod,logreg,linear_svm"
         in files["README.md"]
     )
     assert 'contract_suite(["mymethod"])' in files["tests/test_contract.py"]
-    assert "class Mymethod(Annotator)" in files["cellzoo_mymethod/model.py"]
+    assert "class Mymethod(Annotator)" in files["src/cellzoo_mymethod/model.py"]
     for relative, text in files.items():
         if relative.endswith(".py"):
             compile(text, relative, "exec")

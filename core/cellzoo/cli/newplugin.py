@@ -1,7 +1,8 @@
 """``cellzoo new-plugin NAME``: a ready-to-install plugin package that adds one ``annotate`` model.
 
 The files come from ``cellzoo/templates/plugin/`` (``*.tmpl``, with ``{{placeholders}}``); the
-folder ``package/`` becomes the Python package ``cellzoo_<name>``.
+folder ``src/package/`` becomes the Python package ``src/cellzoo_<name>``, the layout of the
+zoo's own plugins.
 """
 
 from __future__ import annotations
@@ -61,8 +62,7 @@ def plugin_files(name: str) -> dict[str, str]:
     root = resources.files("cellzoo").joinpath("templates", TEMPLATE)
     files = {}
     for parts, text in _template_files(root):
-        if parts[0] == PACKAGE_DIR:
-            parts = (values["package"], *parts[1:])
+        parts = tuple(values["package"] if part == PACKAGE_DIR else part for part in parts)
         files["/".join(parts)] = render(text, values)
     return files
 

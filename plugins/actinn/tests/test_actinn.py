@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 import scipy.sparse as sp  # noqa: E402
 
 import cellzoo  # noqa: E402
-import cellzoo_actinn.hooks  # noqa: E402
+import cellzoo_actinn.plugin  # noqa: E402
 from cellzoo.errors import ArtifactError, ConfigError, InputError  # noqa: E402
 from cellzoo.testing import log1p_normalised, tiny_annotate_adata, zoo_pm  # noqa: E402, F401
 from cellzoo.training import validation_split  # noqa: E402
@@ -26,7 +26,7 @@ FAST = {"epochs": 20, "min_steps": 0, "batch_size": 16, "lr": 1e-3}
 
 @pytest.fixture(autouse=True)
 def _only_this_plugin(zoo_pm):  # noqa: F811
-    zoo_pm.register(cellzoo_actinn.hooks, name="actinn", distribution="cellzoo-actinn")
+    zoo_pm.register(cellzoo_actinn.plugin, name="actinn", distribution="cellzoo-actinn")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def fitted(data):
     from cellzoo.plugins import ZooPluginManager, use_plugin_manager
 
     pm = ZooPluginManager(discover=False)
-    pm.register(cellzoo_actinn.hooks, name="actinn", distribution="cellzoo-actinn")
+    pm.register(cellzoo_actinn.plugin, name="actinn", distribution="cellzoo-actinn")
     with use_plugin_manager(pm):
         return cellzoo.create_model("actinn", **FAST).fit(data[0], LABEL)
 
@@ -252,7 +252,7 @@ def test_a_filter_that_keeps_nothing_is_an_input_error():
 
 def test_listing_does_not_import_torch():
     code = (
-        "import sys, cellzoo_actinn.hooks as h; specs = h.cellzoo_models(); "
+        "import sys, cellzoo_actinn.plugin as h; specs = h.cellzoo_models(); "
         "assert specs[0].name == 'actinn' and specs[0].role == 'baseline'; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )

@@ -6,13 +6,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-import cellzoo_scanna.hooks
+import cellzoo_scanna.plugin
 from cellzoo.testing import contract_suite, zoo_pm  # noqa: F401  (zoo_pm is a fixture)
 
 
 @pytest.fixture(autouse=True)
 def _only_this_plugin(zoo_pm):  # noqa: F811
-    zoo_pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
+    zoo_pm.register(cellzoo_scanna.plugin, name="scanna", distribution="cellzoo-scanna")
 
 
 # the model class's contract_test_config (20 epochs, no min_steps, batch 16, lr 1e-3, no masking) keeps this fast; the

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
 import cellzoo  # noqa: E402
-import cellzoo_scanna.hooks  # noqa: E402
+import cellzoo_scanna.plugin  # noqa: E402
 from cellzoo.errors import ArtifactError, ConfigError, InputError, NotFittedError  # noqa: E402
 from cellzoo.testing import log1p_normalised, tiny_annotate_adata, zoo_pm  # noqa: E402, F401
 from cellzoo.training import steps_per_epoch, training_plan, validation_split  # noqa: E402
@@ -28,7 +28,7 @@ FAST = {"epochs": 20, "min_steps": 0, "batch_size": 16, "lr": 1e-3, "masking_fra
 
 @pytest.fixture(autouse=True)
 def _only_this_plugin(zoo_pm):  # noqa: F811
-    zoo_pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
+    zoo_pm.register(cellzoo_scanna.plugin, name="scanna", distribution="cellzoo-scanna")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def fitted(data):
     from cellzoo.plugins import ZooPluginManager, use_plugin_manager
 
     pm = ZooPluginManager(discover=False)
-    pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
+    pm.register(cellzoo_scanna.plugin, name="scanna", distribution="cellzoo-scanna")
     with use_plugin_manager(pm):
         return cellzoo.create_model("scanna", **FAST).fit(data[0], LABEL)
 
@@ -60,7 +60,7 @@ def planted():
     train, planted_genes = planted_marker_data(seed=0)
     test, _ = planted_marker_data(n_cells=200, seed=1)
     pm = ZooPluginManager(discover=False)
-    pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
+    pm.register(cellzoo_scanna.plugin, name="scanna", distribution="cellzoo-scanna")
     with use_plugin_manager(pm):
         model = cellzoo.create_model("scanna", epochs=20, min_steps=0, batch_size=64, lr=1e-3, val_fraction=0.0).fit(
             train, LABEL
@@ -216,7 +216,7 @@ def test_the_tfidf_ranker_is_scanna_ranking_by_tfidf_by_default(fitted, data):
     from cellzoo.plugins import ZooPluginManager, use_plugin_manager
 
     pm = ZooPluginManager(discover=False)
-    pm.register(cellzoo_scanna.hooks, name="scanna", distribution="cellzoo-scanna")
+    pm.register(cellzoo_scanna.plugin, name="scanna", distribution="cellzoo-scanna")
     with use_plugin_manager(pm):
         assert set(cellzoo.list_models(task="markers")) >= {"scanna_attention", "scanna_tfidf"}
         ranker = cellzoo.create_model("scanna_tfidf", **FAST)
@@ -316,7 +316,7 @@ def test_validation_split_is_stratified_and_keeps_singletons_in_training():
 
 def test_listing_does_not_import_torch():
     code = (
-        "import sys, cellzoo_scanna.hooks as h; specs = h.cellzoo_models(); "
+        "import sys, cellzoo_scanna.plugin as h; specs = h.cellzoo_models(); "
         "assert specs[0].name == 'scanna' and specs[0].exportable; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
