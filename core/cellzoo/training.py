@@ -1,5 +1,5 @@
 """Shared torch plumbing for every model family: seeding, devices, batching, early stopping, the
-classifier training loop and batched inference.
+classifier training loop, batched inference, and the base class of torch annotators.
 
 This is the one core module that imports torch at import time; nothing else in the core imports
 it, so listing the zoo stays fast.
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .errors import CellzooError, ConfigError, InputError
+from .model import Annotator
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
@@ -458,3 +459,38 @@ def training_summary(history: TrainHistory | None, planned_epochs: int | None, v
         "stopped_early": history.stopped_early,
         "seconds": round(history.seconds, 3),
     }
+
+
+class TorchAnnotator(Annotator):
+    """An :class:`~cellzoo.Annotator` whose learned state is one torch module, ``self.net``.
+
+    A subclass builds ``self.net`` in ``_fit`` (recording ``history``, ``planned_epochs`` and
+    ``validation_cells`` from :func:`train_classifier` and :func:`training_plan`) and again, untrained,
+    in ``restore_artifact_state``; saving the module's tensors, loading them strictly and recording
+    the training in ``config.json`` are done here.
+    """
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.net: nn.Module | None = None
+        self.history: TrainHistory | None = None
+        self.planned_epochs: int | None = None
+        self.validation_cells: int | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return super().is_fitted and self.net is not None
+
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return module_tensors(self.net)
+
+    def load_state_tensors(self, tensors: Any) -> None:
+        self._check_fitted()
+        load_module_tensors(self.net, tensors, self.name)
+
+    def artifact_state(self) -> dict[str, Any]:
+        state = super().artifact_state()
+        if self.history is not None:
+            state["training"] = training_summary(self.history, self.planned_epochs, self.validation_cells)
+        return state

@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from cellzoo import Annotator
 from cellzoo.errors import ArtifactError
-from cellzoo.training import load_module_tensors, module_tensors, training_plan, training_summary
+from cellzoo.training import TorchAnnotator, training_plan
 
 from .config import ActinnConfig
 from .network import ActinnExport, ActinnInference, ActinnNet
@@ -19,7 +18,7 @@ from .preprocessing import gene_filter, scaled_log2
 PREDICT_BATCH = 4096
 
 
-class Actinn(Annotator):
+class Actinn(TorchAnnotator):
     """ACTINN (Ma & Pellegrini 2020): scale to 20,000 → log2(x+1) → gene filter → 100-50-25 MLP.
 
     Consumes log1p-normalised expression (raw counts are converted by the input contract):
@@ -35,16 +34,12 @@ class Actinn(Annotator):
 
     def __init__(self, config: ActinnConfig | None = None):
         super().__init__(config or ActinnConfig())
-        self.net: ActinnNet | None = None
         #: the manifest genes that pass the training-set filter, in manifest order
         self.kept_genes: tuple[str, ...] | None = None
-        self.history = None
-        self.planned_epochs: int | None = None
-        self.validation_cells: int | None = None
 
     @property
     def is_fitted(self) -> bool:
-        return super().is_fitted and self.net is not None and self.kept_genes is not None
+        return super().is_fitted and self.kept_genes is not None
 
     def _kept_index(self) -> torch.Tensor:
         position = {g: i for i, g in enumerate(self.manifest.genes)}
@@ -115,21 +110,9 @@ class Actinn(Annotator):
             proba = self.export_module()(torch.as_tensor(np.asarray(inputs["x"], dtype=np.float32)))
         return {"proba": proba.numpy()}
 
-    # -- persistence --------------------------------------------------------------------------
-    def state_tensors(self) -> dict[str, np.ndarray]:
-        self._check_fitted()
-        return module_tensors(self.net)
-
-    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
-        self._check_fitted()
-        load_module_tensors(self.net, tensors, self.name)
-
+    # -- persistence (tensors and the training record: TorchAnnotator) ------------------------
     def artifact_state(self) -> dict[str, Any]:
-        state = super().artifact_state()
-        state["kept_genes"] = list(self.kept_genes)
-        if self.history is not None:
-            state["training"] = training_summary(self.history, self.planned_epochs, self.validation_cells)
-        return state
+        return {**super().artifact_state(), "kept_genes": list(self.kept_genes)}
 
     def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
         super().restore_artifact_state(state)

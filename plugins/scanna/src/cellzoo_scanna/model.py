@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from cellzoo import Annotation, Annotator
+from cellzoo import Annotation
 from cellzoo.errors import ArtifactError, ConfigError, InputError
-from cellzoo.training import load_module_tensors, module_tensors, training_plan, training_summary
+from cellzoo.training import TorchAnnotator, training_plan
 
 from .config import ScannaConfig
 from .markers import METHODS, rank_markers
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 PREDICT_BATCH = 1024
 
 
-class Scanna(Annotator):
+class Scanna(TorchAnnotator):
     """scANNA (Heydari et al.): gene attention → projection blocks → LeakyReLU logits.
 
     ``predict`` gives labels and softmax probabilities; :meth:`explain` the per-cell attention
@@ -31,9 +31,9 @@ class Scanna(Annotator):
     """
 
     min_gene_overlap = 0.5
-    #: config overrides that let the project's contract suite train on its 60-cell data in seconds
     #: how :meth:`markers` ranks genes unless told otherwise (``scanna_tfidf`` ranks by tf-idf)
     marker_method: ClassVar[str] = "attention"
+    #: config overrides that let the project's contract suite train on its 60-cell data in seconds
     contract_test_config: ClassVar[Mapping[str, Any]] = {
         "epochs": 20,
         "min_steps": 0,
@@ -54,14 +54,6 @@ class Scanna(Annotator):
         super().__init__(config or ScannaConfig())
         # the instance's input state follows the configuration ("log1p_norm" or "counts")
         self.input_state = self.config.input_state
-        self.net: ScannaNet | None = None
-        self.history = None
-        self.planned_epochs: int | None = None
-        self.validation_cells: int | None = None
-
-    @property
-    def is_fitted(self) -> bool:
-        return super().is_fitted and self.net is not None
 
     # -- building -----------------------------------------------------------------------------
     def _build(self, n_genes: int, n_classes: int) -> ScannaNet:
@@ -264,21 +256,7 @@ class Scanna(Annotator):
         )
         return list(genes)
 
-    # -- persistence --------------------------------------------------------------------------
-    def state_tensors(self) -> dict[str, np.ndarray]:
-        self._check_fitted()
-        return module_tensors(self.net)
-
-    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
-        self._check_fitted()
-        load_module_tensors(self.net, tensors, self.name)
-
-    def artifact_state(self) -> dict[str, Any]:
-        state = super().artifact_state()
-        if self.history is not None:
-            state["training"] = training_summary(self.history, self.planned_epochs, self.validation_cells)
-        return state
-
+    # -- persistence (tensors and the training record: TorchAnnotator) ------------------------
     def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
         super().restore_artifact_state(state)
         if self.contract.state != self.input_state:
