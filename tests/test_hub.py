@@ -353,3 +353,18 @@ def test_cli_push_then_pull(zoo, hub_server):
 
     refused = runner.invoke(main, ["pull", "majority.tset"])
     assert refused.exit_code == 1 and "error: unknown pretrained checkpoint 'majority.tset'" in refused.output
+
+
+def test_a_cache_miss_is_not_reported_as_a_missing_file():
+    from huggingface_hub import errors as hf
+
+    from cellzoo.hub import hub_errors
+
+    # LocalEntryNotFoundError subclasses EntryNotFoundError, which means a file the registry pins is absent
+    offline_miss = "not in the local Hugging Face cache and downloading is off"
+    with pytest.raises(HubError, match=offline_miss), hub_errors("org/repo", "main", offline=True):
+        raise hf.LocalEntryNotFoundError("no cached snapshot")
+    with pytest.raises(IntegrityError, match="lacks a file the registry pins"), hub_errors("org/repo", "main"):
+        raise hf.EntryNotFoundError("model.safetensors")
+    with pytest.raises(ConfigError, match="not a valid Hub repository name"), hub_errors("bad//name", None):
+        raise hf.HFValidationError("bad//name")

@@ -335,7 +335,7 @@ def _resolve_revision(entry: Any, revision: str, *, force: bool) -> Path:
 def _resolve_commit(repo_id: str, revision: str) -> str:
     from huggingface_hub import HfApi
 
-    with _hub_errors(repo_id, revision):
+    with hub_errors(repo_id, revision):
         info = HfApi(endpoint=hub_endpoint()).repo_info(repo_id, revision=revision)
     return str(info.sha)
 
@@ -358,8 +358,18 @@ def load_pretrained(name: str, *, revision: str | None = None, no_build: bool = 
 
 
 @contextlib.contextmanager
-def _hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
-    """Turn huggingface_hub's exceptions into :class:`HubError` messages that say what to do."""
+def hub_errors(
+    repo_id: str,
+    revision: str | None,
+    *,
+    offline: bool = False,
+    fallback: str = "set HF_HUB_OFFLINE=1 to work from the local cache and bundles only",
+) -> Iterator[None]:
+    """Turn huggingface_hub's exceptions into cellzoo errors whose messages say what to do.
+
+    ``offline``: downloading was switched off, so a cache miss is not a network problem;
+    ``fallback``: what the user can do without the Hub, for the message of a failed download.
+    """
     from huggingface_hub import errors as hf
 
     where = f"{repo_id}@{revision}" if revision else repo_id
@@ -373,15 +383,22 @@ def _hub_errors(repo_id: str, revision: str | None) -> Iterator[None]:
             f"Hub repository {repo_id!r} was not found at {endpoint}, or it is private and no valid token was "
             "sent: check the name and set HF_TOKEN (or run `hf auth login`)"
         ) from exc
+    # LocalEntryNotFoundError is an EntryNotFoundError: a cache miss must not read as a missing file
+    except (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled) as exc:
+        why = (
+            "downloading is off (HF_HUB_OFFLINE=1 or local_files_only=True)"
+            if offline
+            else f"{endpoint} could not be reached ({exc.__class__.__name__}); check the network (or HF_ENDPOINT)"
+        )
+        raise HubError(
+            f"{where} is not in the local Hugging Face cache and {why}. To go on without the Hub, {fallback}"
+        ) from exc
     except hf.EntryNotFoundError as exc:
         raise IntegrityError(f"{where} at {endpoint} lacks a file the registry pins: {exc}") from exc
-    except (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled) as exc:
-        raise HubError(
-            f"could not download {where} from {endpoint} ({exc.__class__.__name__}). Check the network (or "
-            "HF_ENDPOINT), or set HF_HUB_OFFLINE=1 to work from the local cache and bundles only"
-        ) from exc
-    except hf.HfHubHTTPError as exc:
-        raise HubError(f"the Hub at {endpoint} refused {where}: {exc}") from exc
+    except hf.HFValidationError as exc:
+        raise ConfigError(f"{repo_id!r} is not a valid Hub repository name: {exc}") from exc
+    except (hf.HfHubHTTPError, OSError) as exc:
+        raise HubError(f"the Hub at {endpoint} refused or failed {where}: {exc}") from exc
 
 
 def download(
@@ -408,7 +425,7 @@ def download(
 
     patterns = sorted(expected) if expected else list(ARTIFACT_PATTERNS)
     with atomic_dir(target, overwrite=True) as tmp:
-        with _hub_errors(repo_id, revision):
+        with hub_errors(repo_id, revision):
             snapshot_download(
                 repo_id,
                 revision=revision,
@@ -634,7 +651,7 @@ def check_card(text: str, *, endpoint: str | None = None, remote: bool = True, t
         raise HubError(f"could not reach {url} to validate the model card: {exc}") from exc
     if response.status_code == 400:
         raise HubError(f"the Hub rejected the model card: {response.text.strip()}")
-    with _hub_errors("validate-yaml", None):
+    with hub_errors("validate-yaml", None):
         hf_raise_for_status(response)
 
 
@@ -738,7 +755,7 @@ def push(
     operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=data) for rel, data in sorted(contents.items())]
 
     api = HfApi(endpoint=endpoint, token=token, library_name="cellzoo", library_version=__version__)
-    with _hub_errors(repo_id, None):
+    with hub_errors(repo_id, None):
         api.create_repo(repo_id, private=private, exist_ok=True)
         info = api.create_commit(
             repo_id,

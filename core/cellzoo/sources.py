@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, HubError, UnknownNameError
+from .errors import ConfigError, UnknownNameError
 
 LOCAL_DIR = "local-dir"
 HF_HUB = "hf-hub"
@@ -151,17 +151,17 @@ def _load_from_hub(
     verify_hashes: bool = True,
 ) -> Any:
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub import errors as hf
 
     from . import __version__
     from .artifacts import load_artifact
+    from .hub import hub_errors
 
     if revision and source.revision and revision != source.revision:
         raise ConfigError(f"{source} already pins revision {source.revision!r}; revision={revision!r} contradicts it")
     revision = revision or source.revision
     offline = bool(constants.HF_HUB_OFFLINE) if local_files_only is None else bool(local_files_only)
-    where = f"{source.target}" + (f"@{revision}" if revision else "")
-    try:
+    advice = "copy the artifact folder here and load it with local-dir:PATH"
+    with hub_errors(source.target, revision, offline=offline, fallback=advice):
         snapshot = snapshot_download(
             source.target,
             revision=revision,
@@ -171,21 +171,4 @@ def _load_from_hub(
             library_name="cellzoo",
             library_version=__version__,
         )
-    except hf.RepositoryNotFoundError as exc:
-        raise HubError(
-            f"Hub repository {source.target!r} was not found at {constants.ENDPOINT} (or it is private); check "
-            "the name, or log in with `hf auth login` for a private repository"
-        ) from exc
-    except hf.RevisionNotFoundError as exc:
-        raise HubError(f"revision {revision!r} does not exist in Hub repository {source.target!r}") from exc
-    except (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled) as exc:
-        why = "downloading is off (HF_HUB_OFFLINE=1 or local_files_only=True)" if offline else "the Hub is unreachable"
-        raise HubError(
-            f"{where} is not in the local Hugging Face cache and {why}. Connect and unset HF_HUB_OFFLINE to "
-            "download it, or copy the artifact folder here and load it with local-dir:PATH"
-        ) from exc
-    except hf.HFValidationError as exc:
-        raise ConfigError(f"{source} is not a valid Hub repository name: {exc}") from exc
-    except (hf.HfHubHTTPError, OSError) as exc:
-        raise HubError(f"downloading {where} from {constants.ENDPOINT} failed: {exc}") from exc
     return load_artifact(Path(snapshot), verify_hashes=verify_hashes)
