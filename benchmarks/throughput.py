@@ -237,9 +237,21 @@ def example_input(n_genes: int, n_cells: int, seed: int = 0) -> np.ndarray:
 
 #: name → (architecture, genes, what it stands for)
 MODELS = {
-    "scanna": ("scanna", SCANNA_GENES, "scANNA, 765 genes (pbmc68k_reduced's HVGs), 10 classes; outputs proba + attention"),
-    "actinn": ("actinn", SCANNA_GENES, "ACTINN, 765 genes → 100 → 50 → 25 → 10; its scaling, log2 and gene filter in the graph"),
-    "actinn-20k": ("actinn", 20000, "ACTINN, 20,000 genes (whole transcriptome) → 100 → 50 → 25 → 10; preprocessing in the graph"),
+    "scanna": (
+        "scanna",
+        SCANNA_GENES,
+        "scANNA, 765 genes (pbmc68k_reduced's HVGs), 10 classes; outputs proba + attention",
+    ),
+    "actinn": (
+        "actinn",
+        SCANNA_GENES,
+        "ACTINN, 765 genes → 100 → 50 → 25 → 10; its scaling, log2 and gene filter in the graph",
+    ),
+    "actinn-20k": (
+        "actinn",
+        20000,
+        "ACTINN, 20,000 genes (whole transcriptome) → 100 → 50 → 25 → 10; preprocessing in the graph",
+    ),
 }
 
 
@@ -543,7 +555,9 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for g in limits["gemm"]:
-        lines.append(f"| {g['backend']} | {' × '.join(map(str, g['shape']))} | {g['gflops_median']:.0f} | {g['gflops_best']:.0f} |")
+        lines.append(
+            f"| {g['backend']} | {' × '.join(map(str, g['shape']))} | {g['gflops_median']:.0f} | {g['gflops_best']:.0f} |"
+        )
     lines += [
         "",
         f"Limit used below: **{limits['gemm_limit_gflops']:.0f} GFLOP/s** (best sustained square float32 GEMM, measured "
@@ -615,11 +629,17 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer sizes, 100k streamed cells, shorter timings")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder [default: {DEFAULT_OUT}]")
-    parser.add_argument("--threads", type=int, default=None, help="threads for torch and onnxruntime [default: all CPUs]")
-    parser.add_argument("--models", default="scanna,actinn,actinn-20k", help="comma-separated: scanna, actinn, actinn-20k")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads for torch and onnxruntime [default: all CPUs]"
+    )
+    parser.add_argument(
+        "--models", default="scanna,actinn,actinn-20k", help="comma-separated: scanna, actinn, actinn-20k"
+    )
     parser.add_argument("--cells", type=int, default=None, help="cells in the streamed file [default: 1,000,000]")
     parser.add_argument("--chunk-size", type=int, default=4096, help="cells per chunk when streaming")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds per batch size")
@@ -653,7 +673,9 @@ def main(argv: list[str] | None = None) -> int:
             result["models"].append(model_throughput(model, workdir, threads, batches, min_seconds, rounds, devices))
         # measured again after the models: on a shared machine the limit is the better of the two
         print("machine limit again …", flush=True)
-        result["limits"] = best_limits(result["limits"], machine_limits(threads, 1.0 if not quick else 0.5, workdir, quick))
+        result["limits"] = best_limits(
+            result["limits"], machine_limits(threads, 1.0 if not quick else 0.5, workdir, quick)
+        )
         summarise(result["models"], result["limits"])
         for m in result["models"]:
             t = m["targets_batch_ge_256"]
@@ -662,7 +684,9 @@ def main(argv: list[str] | None = None) -> int:
         streamed = next((m for m in models if m.name == "scanna"), None)
         if not args.no_streaming and streamed is not None:
             print(f"streaming {n_cells:,} cells …", flush=True)
-            result["streaming"] = streaming(streamed, workdir, n_cells, threads, args.chunk_size, min_seconds * 4, quick)
+            result["streaming"] = streaming(
+                streamed, workdir, n_cells, threads, args.chunk_size, min_seconds * 4, quick
+            )
     result["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     args.out.mkdir(parents=True, exist_ok=True)
