@@ -99,6 +99,11 @@ class ContractCase:
         # the same genes and classes, other cells
         return tiny_annotate_adata(self.n_cells, self.n_genes, self.n_classes, self.seed + 1, sparse=sparse)
 
+    def output_data(self, sparse: bool = False):
+        """The cells whose output the checks compare: a ranking describes the cells it was fitted
+        on (as the benchmark ranks them), a prediction is made for new cells."""
+        return self.train_data(sparse) if self.scoring == "markers" else self.query_data(sparse)
+
     def fit(self, model, adata):
         if self.scoring == "unsupervised":
             return model.fit(unlabelled(adata))
@@ -380,17 +385,16 @@ def check_single_cell(case: ContractCase) -> None:
 def check_sparse_input(case: ContractCase) -> None:
     """Sparse input fits and predicts like dense input."""
     model = case.fitted()
-    data = case.train_data if case.scoring == "markers" else case.query_data
-    dense = case.result(model, data())
-    assert_same(case, dense, case.result(model, data(sparse=True)), "sparse and dense input")
+    dense = case.result(model, case.output_data())
+    assert_same(case, dense, case.result(model, case.output_data(sparse=True)), "sparse and dense input")
     fitted_on_sparse = case.fresh_fit(sparse=True)
-    case.assert_valid(case.result(fitted_on_sparse, data(sparse=True)), data())
+    case.assert_valid(case.result(fitted_on_sparse, case.output_data(sparse=True)), case.output_data())
 
 
 def check_gene_order(case: ContractCase) -> None:
     """Genes are matched by name: a query with its genes in another order gives the same result."""
     model = case.fitted()
-    query = case.train_data() if case.scoring == "markers" else case.query_data()
+    query = case.output_data()
     reordered = query[:, query.var_names[::-1]].copy()
     assert_same(case, case.result(model, query), case.result(model, reordered), "reordering the genes")
 
@@ -476,7 +480,7 @@ def check_determinism(case: ContractCase) -> None:
     Both fits run here, back to back: a model fitted by an earlier check may have trained under
     other thread settings, and float reductions then round differently.
     """
-    query = case.train_data() if case.scoring == "markers" else case.query_data()
+    query = case.output_data()
     first = case.result(case.fresh_fit(), query)
     second = case.result(case.fresh_fit(), query)
     assert_same(case, first, second, "two fits with the same seed", atol=0.0)
@@ -516,7 +520,7 @@ def check_round_trip(case: ContractCase) -> None:
     directory = save(
         model, case.tmp_path / "artifact", recipe={"dataset": "tiny_annotate", "seed": case.seed}, overwrite=True
     )
-    query = case.train_data() if case.scoring == "markers" else case.query_data()
+    query = case.output_data()
     before = case.result(model, query)
     for loaded in (load_artifact(directory), load(f"local-dir:{directory}")):
         assert loaded.spec == model.spec, "the loaded model has another spec"
