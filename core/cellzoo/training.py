@@ -481,6 +481,47 @@ class TorchAnnotator(Annotator):
     def is_fitted(self) -> bool:
         return super().is_fitted and self.net is not None
 
+    def train_net(self, X: Any, y: np.ndarray, desc: str) -> None:
+        """Train ``self.net`` on ``X`` (cells × inputs) and class codes ``y`` with the config's recipe.
+
+        Adam (``lr``, ``betas``, ``eps``, ``weight_decay``) on cross-entropy in batches of
+        ``batch_size``; the validation split and epoch floor of :func:`training_plan`; early stopping
+        on the validation ``monitor`` (``patience``, ``min_delta``); :meth:`lr_scheduler` if any.
+        """
+        cfg = self.config
+        train_rows, val_rows, epochs = training_plan(y, cfg)
+        self.planned_epochs, self.validation_cells = epochs, len(val_rows)
+        X_val = y_val = early = None
+        if len(val_rows):
+            X_val, y_val = X[val_rows], y[val_rows]
+            mode = "min" if cfg.monitor == "loss" else "max"
+            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode=mode)
+        optimizer = torch.optim.Adam(
+            self.net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
+        self.history = train_classifier(
+            self.net,
+            X[train_rows],
+            y[train_rows],
+            X_val,
+            y_val,
+            epochs=epochs,
+            batch_size=cfg.batch_size,
+            optimizer=optimizer,
+            loss_fn=nn.CrossEntropyLoss(),
+            scheduler=self.lr_scheduler(optimizer),
+            scheduler_step="batch",
+            early_stopping=early,
+            device=cfg.device,
+            seed=cfg.seed,
+            desc=desc,
+        )
+        self.net.cpu()
+
+    def lr_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
+        """The learning-rate schedule :meth:`train_net` steps after every mini-batch; None keeps ``lr``."""
+        return None
+
     def state_tensors(self) -> dict[str, np.ndarray]:
         self._check_fitted()
         return module_tensors(self.net)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from cellzoo.errors import ArtifactError
-from cellzoo.training import TorchAnnotator, training_plan
+from cellzoo.training import TorchAnnotator
 
 from .config import ActinnConfig
 from .network import ActinnExport, ActinnInference, ActinnNet
@@ -52,7 +52,7 @@ class Actinn(TorchAnnotator):
 
     # -- training -----------------------------------------------------------------------------
     def _fit(self, X, y: np.ndarray) -> None:
-        from cellzoo.training import EarlyStopping, seed_everything, train_classifier
+        from cellzoo.training import seed_everything
 
         cfg = self.config
         seed_everything(cfg.seed)
@@ -63,36 +63,11 @@ class Actinn(TorchAnnotator):
         features = features[:, np.flatnonzero(mask)]
         self.net = ActinnNet(int(mask.sum()), len(self.classes), cfg.hidden)
 
-        train_rows, val_rows, epochs = training_plan(y, cfg)
-        self.planned_epochs, self.validation_cells = epochs, len(val_rows)
-        X_val = y_val = early = None
-        if len(val_rows):
-            X_val, y_val = features[val_rows], y[val_rows]
-            mode = "min" if cfg.monitor == "loss" else "max"
-            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode=mode)
-        optimizer = torch.optim.Adam(
-            self.net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
-        )
+        self.train_net(features, y, desc="actinn")
+
+    def lr_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.StepLR:
         # ×lr_decay every decay_every mini-batches, as the reference stepped its scheduler per iteration
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.decay_every, gamma=cfg.lr_decay)
-        self.history = train_classifier(
-            self.net,
-            features[train_rows],
-            y[train_rows],
-            X_val,
-            y_val,
-            epochs=epochs,
-            batch_size=cfg.batch_size,
-            optimizer=optimizer,
-            loss_fn=torch.nn.CrossEntropyLoss(),
-            scheduler=scheduler,
-            scheduler_step="batch",
-            early_stopping=early,
-            device=cfg.device,
-            seed=cfg.seed,
-            desc="actinn",
-        )
-        self.net.cpu()
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.config.decay_every, gamma=self.config.lr_decay)
 
     # -- inference ----------------------------------------------------------------------------
     def _predict_proba(self, X, **kwargs) -> np.ndarray:

@@ -10,7 +10,7 @@ import torch
 
 from cellzoo import Annotation
 from cellzoo.errors import ArtifactError, ConfigError, InputError
-from cellzoo.training import TorchAnnotator, training_plan
+from cellzoo.training import TorchAnnotator
 
 from .config import ScannaConfig
 from .markers import METHODS, rank_markers
@@ -68,37 +68,11 @@ class Scanna(TorchAnnotator):
 
     # -- training -----------------------------------------------------------------------------
     def _fit(self, X, y: np.ndarray) -> None:
-        from cellzoo.training import EarlyStopping, seed_everything, train_classifier
+        from cellzoo.training import seed_everything
 
-        cfg = self.config
-        seed_everything(cfg.seed)
+        seed_everything(self.config.seed)
         self.net = self._build(X.shape[1], len(self.classes))
-        train_rows, val_rows, epochs = training_plan(y, cfg)
-        self.planned_epochs, self.validation_cells = epochs, len(val_rows)
-        X_val = y_val = early = None
-        if len(val_rows):
-            X_val, y_val = X[val_rows], y[val_rows]
-            mode = "min" if cfg.monitor == "loss" else "max"
-            early = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta, mode=mode)
-        optimizer = torch.optim.Adam(
-            self.net.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
-        )
-        self.history = train_classifier(
-            self.net,
-            X[train_rows],
-            y[train_rows],
-            X_val,
-            y_val,
-            epochs=epochs,
-            batch_size=cfg.batch_size,
-            optimizer=optimizer,
-            loss_fn=torch.nn.CrossEntropyLoss(),
-            early_stopping=early,
-            device=cfg.device,
-            seed=cfg.seed,
-            desc="scanna",
-        )
-        self.net.cpu()
+        self.train_net(X, y, desc="scanna")
 
     # -- inference ----------------------------------------------------------------------------
     def _run(self, X, *, attention: bool) -> Any:
