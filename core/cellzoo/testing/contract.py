@@ -302,15 +302,11 @@ def check_fit_predict(case: ContractCase) -> None:
     """Fitted, the model gives an output of the task's shape: labels and probabilities, or markers per class."""
     model = case.fitted()
     assert model.is_fitted, "is_fitted must be True after fit()"
-    if case.scoring == "markers":
-        # ranked on the training cells, as the benchmark ranks them
-        case.assert_valid(case.result(model, case.train_data()), case.train_data())
+    if case.scoring in ("markers", "unsupervised"):
+        data = case.output_data()
+        case.assert_valid(case.result(model, data), data)
         return
-    query = case.query_data()
-    if case.scoring == "unsupervised":
-        case.assert_valid(case.result(model, query), query)
-        return
-    train = case.train_data()
+    query, train = case.query_data(), case.train_data()
     assert_valid_annotation(predict(model, query), query.n_obs, train.obs[LABEL_KEY].astype(str).unique())
 
 
