@@ -39,7 +39,7 @@ DATASETS = {
 
 
 def precision_at_10(ranking: dict[str, np.ndarray], truth: dict[str, list[str]], genes: np.ndarray) -> float:
-    from cellzoo.builtin.markers import marker_precision_at_k
+    from cellzoo.metrics import marker_precision_at_k
 
     return marker_precision_at_k(truth, {c: list(genes[np.argsort(-s, kind="stable")]) for c, s in ranking.items()}, 10)
 
@@ -48,7 +48,7 @@ def inspect(name: str, seed: int = 0) -> dict:
     import torch
 
     import cellzoo
-    from cellzoo.builtin.markers import true_markers
+    from cellzoo.metrics import true_markers
     from cellzoo.training import batches
     from cellzoo_scanna import Scanna, ScannaConfig
 

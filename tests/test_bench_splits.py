@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cellzoo.bench.splits import make_splits, split_hash
 from cellzoo.bench.suite import SplitRule
+from cellzoo.data.splits import make_splits, split_hash
 from cellzoo.errors import BenchmarkError
 
 

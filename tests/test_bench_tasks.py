@@ -13,8 +13,8 @@ from cellzoo.bench import run_suite
 from cellzoo.bench.environment import environment
 from cellzoo.bench.plan import build_plan
 from cellzoo.bench.runner import run_plan
-from cellzoo.bench.splits import make_splits
 from cellzoo.bench.suite import SplitRule, suite_from_dict
+from cellzoo.data.splits import make_splits
 from cellzoo.errors import BenchmarkError
 from cellzoo.testing import tiny_annotate_adata
 

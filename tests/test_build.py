@@ -15,9 +15,9 @@ import cellzoo.build as build_module
 from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
 from cellzoo.artifacts import load_artifact, read_config
 from cellzoo.build import build, recipe_config, split_indices
-from cellzoo.catalogue import Split, pretrained_entry
+from cellzoo.cache import read_origin
 from cellzoo.errors import ConfigError
-from cellzoo.hub import read_origin
+from cellzoo.pretrained import Split, pretrained_entry
 
 sys.path.insert(0, str(Path(__file__).parent))
 pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below

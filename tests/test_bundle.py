@@ -10,10 +10,12 @@ import pytest
 
 from cellzoo.artifacts import load_artifact, verify
 from cellzoo.build import build_into
-from cellzoo.bundle import bundle, read_index
-from cellzoo.catalogue import pretrained_entry
+from cellzoo.bundle import bundle
+from cellzoo.cache import read_index
 from cellzoo.errors import ConfigError, IntegrityError, UnknownNameError
-from cellzoo.hub import push, resolve_pretrained
+from cellzoo.hub import push
+from cellzoo.pretrained import pretrained_entry
+from cellzoo.sources import resolve_pretrained
 
 sys.path.insert(0, str(Path(__file__).parent))
 pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below

@@ -74,7 +74,7 @@ class ToyPlugin:
             ModelSpec(
                 "toy",
                 task="annotate",
-                builder="cellzoo.builtin.controls:Majority",
+                builder="cellzoo.controls:Majority",
                 config=ToyConfig,
                 summary="A toy model for CLI tests.",
                 role="method",
@@ -101,7 +101,7 @@ class BrokenPlugin:
 class ClashingPlugin:
     @hookimpl
     def cellzoo_models(self):
-        return [ModelSpec("majority", task="annotate", builder="cellzoo.builtin.controls:Majority", role="control")]
+        return [ModelSpec("majority", task="annotate", builder="cellzoo.controls:Majority", role="control")]
 
 
 @pytest.fixture
@@ -326,7 +326,7 @@ def test_info_model_json_has_spec_config_and_plugin(toy_zoo):
     info = json.loads(result.stdout)
     assert info["kind"] == "model"
     assert (info["plugin"], info["distribution"], info["version"]) == ("toy", "cellzoo-toy", "9.9.1")
-    assert info["spec"]["builder"] == "cellzoo.builtin.controls:Majority"
+    assert info["spec"]["builder"] == "cellzoo.controls:Majority"
     assert info["spec"]["config"].endswith(":ToyConfig")
     assert info["spec"]["citation"].startswith("Doe J.")
     config = {row["name"]: row for row in info["config"]}
@@ -363,7 +363,7 @@ def test_info_other_kinds(zoo, name, kind):
     if kind == "task":
         assert info["models"] == ["majority", "random_labels", "true_labels"]
     if kind == "metric":
-        assert info["spec"]["function"] == "cellzoo.builtin.metrics:accuracy"
+        assert info["spec"]["function"] == "cellzoo.metrics:accuracy"
 
 
 def test_info_kind_option_restricts_the_lookup(zoo):

@@ -16,9 +16,11 @@ import yaml
 
 from cellzoo.artifacts import load_artifact, save
 from cellzoo.build import build_into
-from cellzoo.catalogue import pretrained_entry
+from cellzoo.cache import read_origin
 from cellzoo.errors import ConfigError, HubError, IntegrityError
-from cellzoo.hub import check_card, hub_card, push, read_origin, resolve_pretrained
+from cellzoo.hub import check_card, hub_card, push
+from cellzoo.pretrained import pretrained_entry
+from cellzoo.sources import resolve_pretrained
 
 sys.path.insert(0, str(Path(__file__).parent))
 pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below
@@ -298,7 +300,7 @@ def test_two_processes_pulling_at_once_both_succeed_with_one_copy(zoo, hub_serve
     hub_server.download_delay = 0.3  # make the downloads overlap
     script = textwrap.dedent(
         """
-        from cellzoo.hub import resolve_pretrained
+        from cellzoo.sources import resolve_pretrained
         print(resolve_pretrained("majority.test"))
         """
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 import cellzoo
-from cellzoo.builtin.markers import (
+from cellzoo.errors import InputError
+from cellzoo.metrics import (
     marker_precision_at_10,
     marker_precision_at_k,
     precision_at_k_per_class,
     true_markers,
 )
-from cellzoo.errors import InputError
 
 TRUTH = {"A": {"a1", "a2", "a3"}, "B": ["b1", "b2"], "C": {"c1"}}
 

@@ -21,7 +21,7 @@ from cellzoo import ModelSpec, hookimpl
 
 @hookimpl
 def cellzoo_models():
-    return [ModelSpec("{model}", "annotate", builder="cellzoo.builtin.controls:Majority", summary="x")]
+    return [ModelSpec("{model}", "annotate", builder="cellzoo.controls:Majority", summary="x")]
 """
 
 

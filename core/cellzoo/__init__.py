@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from .constants import __version__ as __version__
 
 _API: dict[str, str] = {
     # listing, building, loading
@@ -18,8 +18,8 @@ _API: dict[str, str] = {
     "list_metrics": "registry",
     "list_tasks": "registry",
     "create_model": "registry",
-    "load": "registry",
-    "get_dataset": "registry",
+    "load": "sources",
+    "get_dataset": "data.datasets",
     "get_metric": "registry",
     "model_spec": "registry",
     "dataset_spec": "registry",
@@ -28,7 +28,7 @@ _API: dict[str, str] = {
     # artifacts
     "save": "artifacts",
     "load_artifact": "artifacts",
-    "verify": "artifacts",
+    "verify": "sources",
     # deployment
     "export_onnx": "export",
     # specs and hooks
@@ -50,6 +50,13 @@ _API: dict[str, str] = {
     "GeneManifest": "data.genes",
     "align_genes": "data.genes",
     "apply_alignment": "data.genes",
+    # splits and files
+    "SplitRule": "bench.suite",
+    "make_splits": "data.splits",
+    "atomic_path": "fileio",
+    # metrics a plugin may reuse
+    "true_markers": "metrics",
+    "marker_precision_at_k": "metrics",
     # plugins
     "lazy_module": "lazy",
     "get_plugin_manager": "plugins",

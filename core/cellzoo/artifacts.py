@@ -29,8 +29,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .constants import __version__
 from .errors import ArtifactError, ConfigError, IntegrityError, NotFittedError, UnknownNameError
 from .fileio import atomic_dir
+from .protocols import capability
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -39,6 +41,7 @@ CARD_FILE = "README.md"
 GOLDEN_FILE = "test/io.safetensors"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 _REQUIRED: dict[str, type] = {"cellzoo_format": int, "architecture": str, "config": dict, "state": dict, "files": dict}
+_REFETCH = "the file was changed after saving; download or rebuild the artifact"
 _WHAT_IT_IS = (
     f"A cellzoo artifact is a directory holding {CONFIG_FILE}, {WEIGHTS_FILE}, {CARD_FILE} and {GOLDEN_FILE}, "
     "as written by cellzoo.save(model, DIR) or `cellzoo train`."
@@ -116,8 +119,8 @@ def save(
         "recipe": _jsonable(dict(recipe or {}), "recipe"),
         "metrics": _jsonable(dict(metrics or {}), "metrics"),
         "golden": {
-            "atol": float(getattr(model, "golden_atol", 1e-5)),
-            "rtol": float(getattr(model, "golden_rtol", 1e-4)),
+            "atol": float(capability(model, "golden_atol")),
+            "rtol": float(capability(model, "golden_rtol")),
             "n": int(first.shape[0]) if first.ndim else 1,
         },
         "files": {
@@ -197,8 +200,6 @@ def _serialize(arrays: dict[str, np.ndarray], arch: str) -> bytes:
 
 
 def _versions() -> dict[str, str]:
-    from . import __version__
-
     versions = {"cellzoo": __version__, "python": platform.python_version(), "numpy": np.__version__}
     torch = sys.modules.get("torch")
     if torch is not None:
@@ -439,25 +440,60 @@ def _check_files(directory: Path, config_json: Mapping[str, Any], verify_hashes:
         if not path.is_file():
             raise ArtifactError(f"{path} is listed in {CONFIG_FILE} but missing; the artifact is incomplete")
         if verify_hashes:
-            check_file(path, meta, name=rel)
+            check_file(path, meta, name=rel, fix=_REFETCH)
 
 
-def check_file(path: Path, meta: Mapping[str, Any], name: str | None = None) -> None:
-    """Raise :class:`IntegrityError` unless ``path`` has the recorded size and sha256."""
+def check_file(
+    path: Path,
+    record: Any,
+    *,
+    name: str | None = None,
+    what: str | None = None,
+    fix: str = "download or rebuild the artifact",
+    kind: str = "recorded",
+) -> None:
+    """Raise :class:`IntegrityError` unless ``path`` exists with the size and sha256 of ``record``.
+
+    ``record`` is a mapping (``{"sha256", "size"}``, as in config.json, an origin file or a bundle
+    index) or an object with those attributes (a pinned registry file); ``what`` names where the
+    file is (``"the bundle DIR"``), ``fix`` what the user can do, ``kind`` which hash it is held
+    against (``recorded``, ``pinned``). The one place a file is checked against its hash.
+    """
     name = name or path.name
-    if not isinstance(meta, Mapping) or not isinstance(meta.get("sha256"), str):
-        raise ArtifactError(f"{CONFIG_FILE} records no sha256 for {name!r}; the artifact is damaged")
-    size = path.stat().st_size
-    if isinstance(meta.get("size"), int) and size != meta["size"]:
+    sha = getattr(record, "sha256", None) or (record.get("sha256") if isinstance(record, Mapping) else None)
+    size = getattr(record, "size", None)
+    if size is None and isinstance(record, Mapping):
+        size = record.get("size")
+    if not isinstance(sha, str):
+        raise ArtifactError(f"no sha256 is recorded for {name!r}; the artifact is damaged")
+    where = f" in {what}" if what else ""
+    if not path.is_file():
+        raise IntegrityError(f"{name} is missing{where} ({path}); {fix}")
+    got_size = path.stat().st_size
+    if isinstance(size, int) and got_size != size:
         raise IntegrityError(
-            f"{name} ({path}) has {size} bytes but {CONFIG_FILE} records {meta['size']}: the file was changed or "
-            "truncated. Download or rebuild the artifact."
+            f"{name}{where} ({path}) has {got_size} bytes, expected {size}: it was changed or truncated; {fix}"
         )
     got = sha256_file(path)
-    if got != meta["sha256"]:
+    if got != sha:
         raise IntegrityError(
-            f"{name} ({path}) does not match its recorded hash: expected sha256 {meta['sha256']}, got {got}. "
-            "The file was changed after saving; download or rebuild the artifact."
+            f"{name}{where} ({path}) does not match its {kind} hash: expected sha256 {sha}, got {got}; {fix}"
+        )
+
+
+def check_files(
+    directory: Path, records: Mapping[str, Any], *, what: str | None = None, fix: str = "", kind: str = "pinned"
+) -> None:
+    """:func:`check_file` for every ``{relative path: record}`` of ``records``, in sorted order."""
+    directory = Path(directory)
+    for rel in sorted(records):
+        check_file(
+            directory / _safe_relative(rel, directory),
+            records[rel],
+            name=rel,
+            what=what,
+            fix=fix or "get the files again",
+            kind=kind,
         )
 
 
@@ -697,12 +733,12 @@ def verify(
     meta = config_json["files"].get(GOLDEN_FILE)
     if meta is None or not golden_path.is_file():
         raise ArtifactError(f"{directory} has no golden set ({GOLDEN_FILE}); re-save it with cellzoo.save to add one")
-    check_file(golden_path, meta, name=GOLDEN_FILE)
+    check_file(golden_path, meta, name=GOLDEN_FILE, fix=_REFETCH)
     inputs, expected = read_golden(golden_path)
 
     recorded = config_json.get("golden") or {}
-    atol = float(atol if atol is not None else recorded.get("atol", getattr(model, "golden_atol", 1e-5)))
-    rtol = float(rtol if rtol is not None else recorded.get("rtol", getattr(model, "golden_rtol", 1e-4)))
+    atol = float(atol if atol is not None else recorded.get("atol", capability(model, "golden_atol")))
+    rtol = float(rtol if rtol is not None else recorded.get("rtol", capability(model, "golden_rtol")))
     got = model.infer(inputs)
     first = next(iter(inputs.values()), np.zeros(0))
     report = VerifyReport(source=source, n=int(first.shape[0]) if first.ndim else 1, atol=atol, rtol=rtol)
@@ -728,13 +764,14 @@ def read_golden(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], di
 
 
 def _as_loaded_model(obj: Any) -> tuple[Any, str]:
-    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and Path(obj).expanduser().is_dir()):
+    if isinstance(obj, (os.PathLike, str)):
         path = Path(obj).expanduser()
+        if not path.is_dir():
+            raise ArtifactError(
+                f"{obj!s} is not an artifact directory; to verify a model by name use cellzoo.verify(NAME) "
+                "(or `cellzoo verify NAME`), which resolves names first"
+            )
         return load_artifact(path), f"local-dir:{path}"
-    if isinstance(obj, str):
-        from .sources import load_source
-
-        return load_source(obj), obj
     if getattr(obj, "artifact_dir", None) is None:
         raise ArtifactError(
             f"{type(obj).__name__} has no golden set to check: verify works on a saved artifact. Save the model "

@@ -16,44 +16,27 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import random
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .catalogue import PretrainedEntry, Split, pretrained_entry
+from .artifacts import save
+from .cache import cache_hit, checkpoint_lock, read_origin, write_origin
+from .data.datasets import dataset_hash, load_dataset
+from .data.labels import labels_of
+from .data.splits import split_indices
 from .errors import ConfigError
+from .paths import artifact_dir
+from .pretrained import PretrainedEntry, pretrained_entry
+from .registry import contribution, create_model, get_metric, metric_spec, task_spec
+from .seeding import seed_everything
 
 
 def recipe_sha256(entry: PretrainedEntry) -> str:
     """A hash of everything that decides what a build produces (architecture + recipe)."""
     payload = {"architecture": entry.architecture, "recipe": entry.recipe.to_json()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def split_indices(labels: np.ndarray | None, split: Split, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) cell indices for ``split``: stratified by label, every class keeping a training cell."""
-    n = len(labels) if labels is not None else int(n)
-    everything = np.arange(n)
-    if split.kind == "all":
-        return everything, np.empty(0, dtype=np.int64)
-    rng = np.random.default_rng(split.seed)
-    fraction = float(split.test_fraction)
-    if labels is None:
-        test = rng.permutation(n)[: round(fraction * n)]
-    else:
-        picked = []
-        for cls in np.unique(labels):  # sorted: the draw order does not depend on the data's order
-            members = np.flatnonzero(labels == cls)
-            k = min(round(fraction * members.size), members.size - 1)
-            picked.append(rng.permutation(members)[:k])
-        test = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
-    test = np.sort(test.astype(np.int64))
-    return np.setdiff1d(everything, test), test
 
 
 def recipe_config(entry: PretrainedEntry, spec: Any) -> dict[str, Any]:
@@ -83,16 +66,6 @@ def recipe_config(entry: PretrainedEntry, spec: Any) -> dict[str, Any]:
     return overrides
 
 
-def seed_all(seed: int) -> None:
-    """Seed Python and numpy, and torch when the model brought it in (it is not imported otherwise)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    if "torch" in sys.modules:
-        from .training import seed_everything
-
-        seed_everything(seed)
-
-
 def reporter(progress: bool) -> Callable[[str], None]:
     """A function printing one timed step line to stderr (the model's own training bar shows in between)."""
     if not progress:
@@ -114,10 +87,6 @@ def train_from_recipe(
     entry: PretrainedEntry, *, progress: bool = True, say: Callable[[str], None] | None = None
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Train ``entry``'s model from its recipe: (model, recipe record for config.json, held-out metrics)."""
-    from .data.datasets import dataset_hash, load_dataset
-    from .model import labels_of
-    from .registry import contribution, create_model, get_metric, metric_spec, task_spec
-
     say = say or reporter(progress)
     recipe = entry.recipe
     spec = contribution("model", entry.architecture).spec
@@ -136,7 +105,7 @@ def train_from_recipe(
         f"{entry.name}: training {entry.architecture} on {train.size} of {adata.n_obs} cells "
         f"({adata.n_vars} genes, seed {recipe.seed})"
     )
-    seed_all(recipe.seed)
+    seed_everything(recipe.seed)
     if recipe.label_key:
         model.fit(train_data, recipe.label_key)
     else:
@@ -166,9 +135,6 @@ def train_from_recipe(
 
 def build_into(entry: PretrainedEntry, target: Path, *, progress: bool = True) -> Path:
     """Train ``entry`` and save it at ``target`` (atomically), recording its origin. No locking here."""
-    from .artifacts import save
-    from .hub import write_origin
-
     say = reporter(progress)
     model, record, metrics = train_from_recipe(entry, say=say)
     save(model, target, overwrite=True, recipe=record, metrics=metrics)
@@ -180,15 +146,12 @@ def build_into(entry: PretrainedEntry, target: Path, *, progress: bool = True) -
 
 def built_artifact(name: str) -> Path | None:
     """The cached artifact of ``name`` when it is a build of the current recipe (files re-checked)."""
-    from .hub import _cache_hit, read_origin
-    from .paths import artifact_dir
-
     entry = pretrained_entry(name)
     target = artifact_dir(name)
     origin = read_origin(target) if (target / "config.json").is_file() else None
     if not origin or origin.get("source") != "build" or origin.get("recipe_sha256") != recipe_sha256(entry):
         return None
-    _cache_hit(target, None, name, fix=f"run `cellzoo build {name} --force` to build it again")
+    cache_hit(target, None, name, fix=f"run `cellzoo build {name} --force` to build it again")
     return target
 
 
@@ -198,9 +161,6 @@ def build(name: str, *, force: bool = False, progress: bool = True) -> Path:
     A cached build of the same recipe is reused (its files re-checked) unless ``force``; any
     other cached artifact of that name (e.g. a Hub download) is replaced.
     """
-    from .hub import checkpoint_lock
-    from .paths import artifact_dir
-
     entry = pretrained_entry(name)
     with checkpoint_lock(entry.name):
         if not force:

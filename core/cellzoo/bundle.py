@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, IntegrityError
-
-INDEX_FILE = "index.json"
-OFFLINE_DIR_ENV = "CELLZOO_OFFLINE_DIR"
-BUNDLE_FORMAT = 1
+from .artifacts import load_artifact, verify
+from .cache import BUNDLE_FORMAT, INDEX_FILE, artifact_files, describe_origin, file_records, read_origin
+from .constants import OFFLINE_DIR_ENV, __version__
+from .errors import ConfigError
+from .fileio import atomic_dir, write_json, write_text
+from .pretrained import pretrained_entry
+from .sources import resolve_pretrained
 
 
 def bundle(
@@ -38,12 +39,6 @@ def bundle(
     Every name is checked against the registry before anything is fetched; the folder is
     assembled in a temporary directory and renamed into place, so a failure leaves nothing.
     """
-    from . import __version__
-    from .artifacts import load_artifact, verify
-    from .catalogue import pretrained_entry
-    from .fileio import atomic_dir, write_json, write_text
-    from .hub import artifact_files, describe_origin, file_records, read_origin, resolve_pretrained
-
     names = list(dict.fromkeys(names))
     if not names:
         raise ConfigError("name at least one checkpoint to bundle (see `cellzoo list --pretrained`)")
@@ -105,70 +100,3 @@ def _readme(index: dict[str, Any]) -> str:
         f"cellzoo predict {next(iter(index['models']))} my.h5ad -o annotated.h5ad\n"
         "```\n"
     )
-
-
-def offline_dirs() -> list[Path]:
-    raw = os.environ.get(OFFLINE_DIR_ENV, "")
-    return [Path(p.strip()).expanduser() for p in raw.split(os.pathsep) if p.strip()]
-
-
-def read_index(directory: Path) -> dict[str, Any]:
-    """The index of the bundle in ``directory`` (validated)."""
-    import json
-
-    path = Path(directory) / INDEX_FILE
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{OFFLINE_DIR_ENV} names {directory}, which is not a cellzoo bundle (no {INDEX_FILE}); make one with "
-            f"`cellzoo bundle NAMES... -o DIR` or fix the variable"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} cannot be read as a bundle index ({exc}); re-create the bundle") from exc
-    if (
-        not isinstance(index, dict)
-        or index.get("cellzoo_bundle") != BUNDLE_FORMAT
-        or not isinstance(index.get("models"), dict)
-    ):
-        raise ConfigError(f"{path} is not a bundle index this cellzoo reads (format {BUNDLE_FORMAT})")
-    return index
-
-
-def offline_artifact(name: str) -> Path | None:
-    """The bundled artifact folder of ``name`` from ``$CELLZOO_OFFLINE_DIR``, every file re-checked; else None."""
-    from .hub import check_files
-
-    for directory in offline_dirs():
-        index = read_index(directory)
-        record = index["models"].get(name)
-        if record is None:
-            continue
-        rel = Path(str(record.get("path") or name))
-        if rel.is_absolute() or ".." in rel.parts:
-            raise IntegrityError(f"{directory / INDEX_FILE} points {name!r} outside the bundle ({rel}); refusing it")
-        path = directory / rel
-        check_files(
-            path,
-            record.get("files") or {},
-            what=f"the bundle {directory}",
-            fix="the bundle was changed after it was made; copy it again or re-create it with `cellzoo bundle`",
-        )
-        _warn_if_not_pinned(name, record, directory)
-        return path
-    return None
-
-
-def _warn_if_not_pinned(name: str, record: dict[str, Any], directory: Path) -> None:
-    from .catalogue import pretrained_entries
-
-    entry = pretrained_entries().get(name)
-    if entry is None or not entry.published:
-        return
-    bundled = {p: r.get("sha256") for p, r in (record.get("files") or {}).items() if p in entry.hub.files}
-    if bundled != {p: r.sha256 for p, r in entry.hub.files.items()}:
-        warnings.warn(
-            f"{name!r} in the bundle {directory} is not the commit the registry pins "
-            f"({entry.hub.repo_id}@{entry.hub.revision[:12]}): it is {record.get('origin')}. Using the bundle as asked.",
-            stacklevel=3,
-        )

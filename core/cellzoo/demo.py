@@ -114,7 +114,7 @@ def pull(ctx: DemoContext) -> str:
 
     from .cli.tables import verify_table
     from .errors import IntegrityError
-    from .hub import resolve_pretrained
+    from .sources import resolve_pretrained
 
     models = {}
     for name in DEMO_CHECKPOINTS:

@@ -75,6 +75,7 @@ from torch import nn
 
 from .errors import ConfigError, IntegrityError, NotFittedError, ProtocolError
 from .fileio import atomic_dir
+from .protocols import CAPABILITIES, capability
 from .runtime.metadata import OUTPUT_MEANINGS, ModelInfo, describe_steps
 from .runtime.verify import verify_onnx
 
@@ -96,8 +97,8 @@ REPORT_FILE = "export.json"
 VALIDATION_BATCHES = (1, 2, 7, 1024)
 #: protobuf cannot hold more than 2 GiB; above this the weights go to a side file
 EXTERNAL_DATA_BYTES = 1_800_000_000
-FP16_ATOL = 1e-2
-FP16_RTOL = 1e-2
+FP16_ATOL = CAPABILITIES["export_fp16_atol"].default
+FP16_RTOL = CAPABILITIES["export_fp16_rtol"].default
 _QUIET_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir")
 
 
@@ -229,7 +230,7 @@ def export_module_of(model: Any) -> tuple[nn.Module, tuple[str, ...]]:
             f"model {name!r} is not exportable to ONNX (its ModelSpec says exportable=False); see "
             "`cellzoo list` for the models that are"
         )
-    if not callable(getattr(model, "export_module", None)):
+    if not callable(capability(model, "export_module")):
         raise ProtocolError(
             f"model {name!r} declares exportable=True but has no export_module() method; the plugin must implement "
             "export_module() -> torch.nn.Module and export_output_names (see cellzoo.export)"
@@ -242,7 +243,7 @@ def export_module_of(model: Any) -> tuple[nn.Module, tuple[str, ...]]:
             f"{type(model).__name__}.export_module() returned a {type(module).__name__}, not an nn.Module"
         )
     module.eval()
-    names = getattr(model, "export_output_names", None) or getattr(module, "output_names", None)
+    names = capability(model, "export_output_names") or getattr(module, "output_names", None)
     if not names:
         raise ProtocolError(
             f"model {name!r} names no outputs: set export_output_names = ('proba', ...) on the model (the keys of "
@@ -325,7 +326,7 @@ def _versions(opset: int | None) -> dict[str, str]:
     import onnxruntime
     import onnxscript
 
-    from . import __version__
+    from .constants import __version__
 
     return {
         "cellzoo": __version__,
@@ -381,7 +382,7 @@ def _info(
     manifest = getattr(model, "manifest", None)
     genes = tuple(manifest.genes) if manifest is not None else ()
     classes = getattr(model, "classes", None)
-    meanings = {**OUTPUT_MEANINGS, **dict(getattr(model, "export_output_meanings", {}) or {})}
+    meanings = {**OUTPUT_MEANINGS, **dict(capability(model, "export_output_meanings") or {})}
     spec = getattr(model, "spec", None)
     in_graph = graph_state != state
     return ModelInfo(
@@ -393,7 +394,7 @@ def _info(
         input_state=graph_state,
         target_sum=target_sum,
         contract_state=state,
-        min_gene_overlap=float(getattr(model, "min_gene_overlap", 0.5)),
+        min_gene_overlap=float(capability(model, "min_gene_overlap")),
         gene_namespace=getattr(manifest, "namespace", "unknown"),
         gene_species=getattr(manifest, "species", None),
         outputs=tuple(
@@ -561,8 +562,8 @@ def _golden(model: Any) -> tuple[np.ndarray, dict[str, np.ndarray], float, float
     config = getattr(model, "artifact_config", None) or {}
     meta = (config.get("files") or {}).get(GOLDEN_FILE)
     recorded = config.get("golden") or {}
-    atol = float(recorded.get("atol", getattr(model, "golden_atol", 1e-5)))
-    rtol = float(recorded.get("rtol", getattr(model, "golden_rtol", 1e-4)))
+    atol = float(recorded.get("atol", capability(model, "golden_atol")))
+    rtol = float(recorded.get("rtol", capability(model, "golden_rtol")))
     if directory is not None and meta is not None and (Path(directory) / GOLDEN_FILE).is_file():
         path = Path(directory) / GOLDEN_FILE
         check_file(path, meta, name=GOLDEN_FILE)
@@ -634,10 +635,10 @@ def export_onnx(
     golden = _golden(model)
     if n_genes is None:
         n_genes = int(golden[0].shape[1])
-    atol = float(getattr(model, "export_atol", getattr(model, "golden_atol", 1e-5)))
-    rtol = float(getattr(model, "export_rtol", getattr(model, "golden_rtol", 1e-4)))
-    fp16_atol = float(getattr(model, "export_fp16_atol", FP16_ATOL))
-    fp16_rtol = float(getattr(model, "export_fp16_rtol", FP16_RTOL))
+    atol = float(capability(model, "export_atol"))
+    rtol = float(capability(model, "export_rtol"))
+    fp16_atol = float(capability(model, "export_fp16_atol"))
+    fp16_rtol = float(capability(model, "export_fp16_rtol"))
     parent = _parent(model, source)
     example = np.asarray(golden[0][:2], dtype=np.float32)
     widths = [(n, int(v.shape[1]) if v.ndim > 1 else 1) for n, v in _torch_outputs(module, example, names).items()]

@@ -1,355 +1,39 @@
-"""Pretrained checkpoints by name: resolve, pull from and push to the Hugging Face Hub.
-
-Resolution of ``arch.tag`` (:func:`resolve_pretrained`)::
-
-    $CELLZOO_OFFLINE_DIR bundle  →  local cache  →  Hub at the pinned commit  →  local build
-                                    (sha256 of every file re-checked on every hit)   (unless no_build)
-
-A published registry entry pins a commit and the sha256 + size of every file; what is
-downloaded is checked against those before it enters the cache, and a cache hit is checked again,
-so a corrupted download, a changed file in the cache or a force-pushed repository all fail loudly
-(:class:`~cellzoo.errors.IntegrityError` naming the file) instead of loading different weights.
-An entry that is not published yet is built from its recipe (:mod:`cellzoo.build`), which is
-what makes every name usable with no network at all.
+"""Hub I/O: download an artifact repository, make and validate its model card, push an artifact.
 
 All Hub traffic goes through ``huggingface_hub`` and honours ``HF_ENDPOINT`` (self-hosted
 mirrors), ``HF_TOKEN`` and ``HF_HUB_OFFLINE``. huggingface_hub reads those once, at import; here
-``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` are also read at call time, so a process (or a test) that
-sets them later is obeyed too. Offline with a cold cache is an immediate error that says what to
-run — never a wait on retries.
+``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` are also read at call time (:mod:`cellzoo.constants`), so a
+process (or a test) that sets them later is obeyed too.
 
-Downloads go straight into the cellzoo cache (``cellzoo.paths.artifact_dir(name)``), one copy
-per name; a per-name file lock lets concurrent processes pull the same name safely.
+A download goes into a temporary folder, every file is checked against the pinned (or its own
+recorded) sha256 and size, and only then is the folder renamed into the cache: a corrupted
+download or a force-pushed repository fails loudly and leaves nothing behind. Which name is
+downloaded when (bundle → cache → Hub → build) is decided by :mod:`cellzoo.sources`, not here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
-import re
+import shutil
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .artifacts import CARD_FILE, check_files, load_artifact, model_card, read_config, verify
+from .cache import artifact_files, file_records, write_origin
+from .constants import REPO_ID, __version__, hub_endpoint
 from .errors import ArtifactError, ConfigError, HubError, IntegrityError
+from .fileio import atomic_dir
+from .pretrained import HUB_LICENSES, pretrained_entries, update_hub_record
+from .registry import contribution
 
-ORIGIN_FILE = ".cellzoo-origin.json"
-LOCKS_DIR = ".locks"
-#: seconds a process waits for another one that is pulling or building the same name
-LOCK_TIMEOUT = 2 * 3600
 #: what an artifact holds on the Hub (anything else in a repository is ignored)
 ARTIFACT_PATTERNS = ("config.json", "model.safetensors", "README.md", "test/*")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_TRUE = {"1", "on", "yes", "true"}
-
-
-# ---------------------------------------------------------------------------------------------
-# settings read at call time
-# ---------------------------------------------------------------------------------------------
-
-
-def hub_endpoint(endpoint: str | None = None) -> str:
-    """``endpoint``, else ``$HF_ENDPOINT`` as it is now, else huggingface_hub's (read at its import)."""
-    from huggingface_hub import constants
-
-    return (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
-
-
-def hub_offline() -> bool:
-    """Whether downloads are forbidden (``HF_HUB_OFFLINE`` now, or when huggingface_hub was imported)."""
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-
-
-def split_revision(name: str) -> tuple[str, str | None]:
-    """``"arch.tag@rev"`` → ``("arch.tag", "rev")``; no ``@`` → ``(name, None)``."""
-    base, at, revision = name.partition("@")
-    if at and not revision:
-        raise ConfigError(
-            f"{name!r} ends with '@' but names no revision; write NAME@REVISION (a commit, branch or tag)"
-        )
-    return base, (revision or None)
-
-
-# ---------------------------------------------------------------------------------------------
-# the cache: origin records, hashes and locks
-# ---------------------------------------------------------------------------------------------
-
-
-def file_records(directory: Path, paths: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """``{relative path: {"sha256", "size"}}`` for ``paths`` (default: every file but cellzoo's own)."""
-    from .artifacts import sha256_file
-
-    directory = Path(directory)
-    if paths is None:
-        paths = sorted(
-            p.relative_to(directory).as_posix()
-            for p in directory.rglob("*")
-            if p.is_file() and not p.relative_to(directory).as_posix().startswith((".cache/", ORIGIN_FILE))
-        )
-    return {rel: {"sha256": sha256_file(directory / rel), "size": (directory / rel).stat().st_size} for rel in paths}
-
-
-def artifact_files(directory: Path) -> list[str]:
-    """The files that make up the artifact in ``directory``: config.json, its card and every hashed file."""
-    from .artifacts import CARD_FILE, CONFIG_FILE, read_config
-
-    config_json = read_config(directory)
-    files = [CONFIG_FILE, *sorted(config_json["files"])]
-    if (directory / CARD_FILE).is_file():
-        files.append(CARD_FILE)
-    return files
-
-
-def check_files(directory: Path, expected: Mapping[str, Any], *, what: str, fix: str) -> None:
-    """Raise :class:`IntegrityError` naming the first file that is missing or differs from ``expected``."""
-    from .artifacts import sha256_file
-
-    for rel in sorted(expected):
-        record = expected[rel]
-        sha = getattr(record, "sha256", None) or record["sha256"]
-        size = getattr(record, "size", None)
-        size = record["size"] if size is None else size
-        path = Path(directory) / rel
-        if not path.is_file():
-            raise IntegrityError(f"{rel} is missing from {what} ({path}); {fix}")
-        got_size = path.stat().st_size
-        if got_size != size:
-            raise IntegrityError(
-                f"{rel} in {what} has {got_size} bytes, expected {size} ({path}): it was changed or truncated; {fix}"
-            )
-        got = sha256_file(path)
-        if got != sha:
-            raise IntegrityError(
-                f"{rel} in {what} does not match its pinned hash: expected sha256 {sha}, got {got} ({path}); {fix}"
-            )
-
-
-def read_origin(directory: Path) -> dict[str, Any] | None:
-    """Where a cached artifact came from (hub / build / bundle) and the hashes of its files then."""
-    path = Path(directory) / ORIGIN_FILE
-    try:
-        origin = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return origin if isinstance(origin, dict) else None
-
-
-def write_origin(directory: Path, source: str, *, files: list[str] | None = None, **fields: Any) -> dict[str, Any]:
-    """Record where the artifact in ``directory`` came from and the hashes of ``files`` (default: its files)."""
-    from . import __version__
-    from .fileio import write_json
-
-    origin = {
-        "source": source,
-        **fields,
-        "files": file_records(directory, files if files is not None else artifact_files(directory)),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cellzoo": __version__,
-    }
-    write_json(Path(directory) / ORIGIN_FILE, origin)
-    return origin
-
-
-def describe_origin(origin: Mapping[str, Any] | None) -> str:
-    if not origin:
-        return "an artifact of unknown origin"
-    if origin.get("source") == "hub":
-        return f"Hub {origin.get('repo_id')}@{str(origin.get('revision'))[:12]}"
-    if origin.get("source") == "build":
-        return "a local build from the registry recipe"
-    if origin.get("source") == "copy":
-        return "the pinned files, copied into the cache"
-    return str(origin.get("source"))
-
-
-@contextlib.contextmanager
-def checkpoint_lock(name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """An inter-process lock for one checkpoint name, so concurrent pulls leave one copy."""
-    from filelock import FileLock, Timeout
-
-    from .paths import models_dir
-
-    locks = models_dir() / LOCKS_DIR
-    locks.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(locks / f"{name}.lock"))
-    try:
-        with lock.acquire(timeout=timeout):
-            yield
-    except Timeout:
-        raise HubError(
-            f"waited {timeout:.0f} s for another process pulling or building {name!r} (lock {lock.lock_file}); "
-            "if no such process is running, delete the lock file and retry"
-        ) from None
-
-
-def _cache_hit(directory: Path, pinned: Mapping[str, Any] | None, name: str, fix: str) -> bool:
-    """True when ``directory`` holds the wanted artifact, every file re-hashed; False when absent or stale.
-
-    With ``pinned`` (a published entry's files) the cache must hold exactly that content: an
-    artifact recorded with other hashes (another revision, a local build) is stale, while one
-    recorded with the pinned hashes whose files changed since is an :class:`IntegrityError`.
-    """
-    if not (directory / "config.json").is_file():
-        return False
-    origin = read_origin(directory)
-    if pinned is not None:
-        recorded = (origin or {}).get("files") or {}
-        if {p: r.get("sha256") for p, r in recorded.items()} != {p: _sha(r) for p, r in pinned.items()}:
-            # recorded as something else (or copied in by hand): a hit only if it is the pinned content
-            try:
-                check_files(directory, pinned, what="", fix="")
-            except IntegrityError:
-                return False
-            write_origin(directory, "copy", files=sorted(pinned), name=name)
-            return True
-        check_files(directory, pinned, what=f"the cached checkpoint {name!r}", fix=fix)
-        return True
-    expected = (origin or {}).get("files")
-    if not expected:  # placed there by hand (e.g. `cellzoo train -o`): its config.json hashes are what we have
-        from .artifacts import read_config
-
-        expected = read_config(directory)["files"]
-    check_files(directory, expected, what=f"the cached checkpoint {name!r}", fix=fix)
-    return True
-
-
-def _sha(record: Any) -> str:
-    return getattr(record, "sha256", None) or record["sha256"]
-
-
-# ---------------------------------------------------------------------------------------------
-# resolution
-# ---------------------------------------------------------------------------------------------
-
-
-def resolve_pretrained(
-    name: str,
-    *,
-    revision: str | None = None,
-    no_build: bool = False,
-    force: bool = False,
-    progress: bool = True,
-) -> Path:
-    """The artifact directory of checkpoint ``name`` (``arch.tag`` or ``arch.tag@REV``), fetched if needed.
-
-    Order: a bundle in ``$CELLZOO_OFFLINE_DIR``; the local cache; the Hub at the registry's
-    pinned commit; a local build from the registry recipe (refused with ``no_build``). An explicit
-    ``revision`` (or ``@REV``) pulls that revision of the entry's Hub repository instead of the
-    pinned one and caches it under ``arch.tag@<commit>``. ``force`` fetches or builds again.
-    """
-    from .bundle import offline_artifact
-    from .catalogue import pretrained_entries, pretrained_entry
-    from .paths import artifact_dir
-
-    base, at_revision = split_revision(name)
-    if revision and at_revision and revision != at_revision:
-        raise ConfigError(f"{name!r} already names revision {at_revision!r}; revision={revision!r} contradicts it")
-    revision = revision or at_revision
-    if revision is None and not force:
-        bundled = offline_artifact(base)
-        if bundled is not None:
-            return bundled
-
-    entry = pretrained_entries().get(base)
-    if entry is None:
-        # not (or no longer) in the registry: a checkpoint already in the cache still loads
-        target = artifact_dir(base)
-        if revision is None and (target / "config.json").is_file():
-            with checkpoint_lock(base):
-                _cache_hit(target, None, base, fix=f"delete {target} and get the checkpoint again")
-            return target
-        pretrained_entry(base)  # raises UnknownNameError with the closest names
-    if revision is not None and revision != entry.hub.revision:
-        return _resolve_revision(entry, revision, force=force)
-
-    target = artifact_dir(entry.name)
-    pinned = entry.hub.files if entry.published else None
-    fix = f"run `cellzoo pull {entry.name} --force` to fetch it again (or delete {target})"
-    with checkpoint_lock(entry.name):
-        if not force and _cache_hit(target, pinned, entry.name, fix):
-            return target
-        if entry.published:
-            if hub_offline():
-                raise HubError(_offline_message(entry.name, target, entry))
-            download(entry.hub.repo_id, entry.hub.revision, target, expected=entry.hub.files, name=entry.name)
-            return target
-        if no_build:
-            raise HubError(
-                f"{entry.name!r} is not published on the Hub yet (registry file {entry.path} pins no commit) and "
-                f"building it here was refused (--no-build / no_build=True). Run `cellzoo build {entry.name}` to "
-                "train it from its recipe, or drop --no-build."
-            )
-        from .build import build_into
-
-        build_into(entry, target, progress=progress)
-        return target
-
-
-def _offline_message(name: str, target: Path, entry: Any) -> str:
-    origin = read_origin(target) if (target / "config.json").is_file() else None
-    held = f" The cache holds {describe_origin(origin)}, not the pinned files." if origin or target.exists() else ""
-    return (
-        f"checkpoint {name!r} is published as {entry.hub.repo_id}@{entry.hub.revision[:12]} but is not in the local "
-        f"cache ({target}), and HF_HUB_OFFLINE is set, so it cannot be downloaded.{held} Run `cellzoo pull {name}` "
-        f"with network access (unset HF_HUB_OFFLINE), or on a connected machine run `cellzoo bundle {name} -o DIR`, "
-        "copy DIR here and set CELLZOO_OFFLINE_DIR=DIR."
-    )
-
-
-def _resolve_revision(entry: Any, revision: str, *, force: bool) -> Path:
-    """Pull ``revision`` of the entry's repository into ``arch.tag@<commit>`` (not the pinned checkpoint)."""
-    from .paths import artifact_dir
-
-    if _COMMIT.match(revision):
-        commit = revision
-    elif hub_offline():
-        raise HubError(
-            f"{entry.name}@{revision}: a branch or tag can only be resolved online and HF_HUB_OFFLINE is set; "
-            f"name a full commit hash ({entry.name}@<40 hex digits>) to use a cached revision"
-        )
-    else:
-        commit = _resolve_commit(entry.hub.repo_id, revision)
-    cached_name = f"{entry.name}@{commit}"
-    target = artifact_dir(cached_name)
-    fix = f"run `cellzoo pull {cached_name} --force` to fetch it again (or delete {target})"
-    with checkpoint_lock(cached_name):
-        if not force and _cache_hit(target, None, cached_name, fix):
-            return target
-        if hub_offline():
-            raise HubError(
-                f"{cached_name} is not in the local cache ({target}) and HF_HUB_OFFLINE is set; run "
-                f"`cellzoo pull {cached_name}` with network access first"
-            )
-        download(entry.hub.repo_id, commit, target, expected=None, name=cached_name)
-    return target
-
-
-def _resolve_commit(repo_id: str, revision: str) -> str:
-    from huggingface_hub import HfApi
-
-    with hub_errors(repo_id, revision):
-        info = HfApi(endpoint=hub_endpoint()).repo_info(repo_id, revision=revision)
-    return str(info.sha)
-
-
-def pull(name: str, **kwargs: Any) -> Path:
-    """Same as :func:`resolve_pretrained` (the name the CLI command has)."""
-    return resolve_pretrained(name, **kwargs)
-
-
-def load_pretrained(name: str, *, revision: str | None = None, no_build: bool = False, verify_hashes: bool = True):
-    """Resolve checkpoint ``name`` and load it (what ``cellzoo.load("arch.tag")`` does)."""
-    from .artifacts import load_artifact
-
-    return load_artifact(resolve_pretrained(name, revision=revision, no_build=no_build), verify_hashes=verify_hashes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,13 +99,8 @@ def download(
     must match its pinned sha256 and size; otherwise the artifact files are fetched and checked
     against the hashes in their own config.json. Nothing reaches ``target`` unless all pass.
     """
-    import shutil
-
     from huggingface_hub import snapshot_download
 
-    from . import __version__
-    from .artifacts import read_config
-    from .fileio import atomic_dir
 
     patterns = sorted(expected) if expected else list(ARTIFACT_PATTERNS)
     with atomic_dir(target, overwrite=True) as tmp:
@@ -464,8 +143,6 @@ def download(
 
 def hub_license(license_id: str | None) -> tuple[str, str | None]:
     """(Hub licence id, licence name) for a spec or registry licence (SPDX-like, any case)."""
-    from .catalogue import HUB_LICENSES
-
     lid = (license_id or "").strip().lower()
     if lid in HUB_LICENSES and lid != "other":
         return lid, None
@@ -528,8 +205,6 @@ def hub_card(
     """
     from huggingface_hub import ModelCard
 
-    from .artifacts import model_card, read_config
-    from .registry import contribution
 
     directory = Path(directory)
     config_json = read_config(directory)
@@ -602,8 +277,6 @@ def check_card(text: str, *, endpoint: str | None = None, remote: bool = True, t
     import yaml
     from huggingface_hub import ModelCard
     from huggingface_hub.repocard_data import model_index_to_eval_results
-
-    from .catalogue import HUB_LICENSES
 
     problems: list[str] = []
     if not text.startswith("---\n"):
@@ -678,27 +351,6 @@ class PushResult:
         return f"hf-hub:{self.repo_id}@{self.revision}"
 
 
-def artifact_path(artifact: str | os.PathLike[str]) -> Path:
-    """An artifact directory from a path, ``local-dir:PATH`` or a checkpoint name in the cache."""
-    from .paths import artifact_dir
-
-    if isinstance(artifact, os.PathLike):
-        return Path(artifact)
-    text = str(artifact)
-    if text.startswith("local-dir:"):
-        return Path(text.removeprefix("local-dir:")).expanduser()
-    path = Path(text).expanduser()
-    if path.exists() or "/" in text or "\\" in text:
-        return path
-    cached = artifact_dir(text)
-    if cached.is_dir():
-        return cached
-    raise ArtifactError(
-        f"{text!r} is neither an artifact directory nor a checkpoint in the cache ({cached}); pass a path "
-        f"(e.g. ./{text}) or run `cellzoo build {text}` / `cellzoo pull {text}` first"
-    )
-
-
 def push(
     artifact: str | os.PathLike[str],
     repo_id: str,
@@ -720,13 +372,10 @@ def push(
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    from . import __version__
-    from .artifacts import CARD_FILE, load_artifact, verify
-    from .catalogue import _REPO_ID, pretrained_entries
 
-    if not _REPO_ID.match(repo_id or ""):
+    if not REPO_ID.match(repo_id or ""):
         raise ConfigError(f"--repo must look like ORG/NAME (e.g. cellzoo/scanna.pbmc68k_reduced), got {repo_id!r}")
-    directory = artifact_path(artifact)
+    directory = Path(artifact).expanduser()
     model = load_artifact(directory)
     report = verify(model)
     if not report.passed:
@@ -773,8 +422,6 @@ def push(
         files=files,
     )
     if update_registry:
-        from .catalogue import update_hub_record
-
         result.registry_file = update_hub_record(name, repo_id, info.oid, files)
     elif entry is not None and entry.published and entry.hub.repo_id == repo_id and not create_pr:
         warnings.warn(
@@ -783,3 +430,12 @@ def push(
             stacklevel=2,
         )
     return result
+
+
+def resolve_commit(repo_id: str, revision: str) -> str:
+    """The full commit hash that branch, tag or commit ``revision`` of ``repo_id`` names now."""
+    from huggingface_hub import HfApi
+
+    with hub_errors(repo_id, revision):
+        info = HfApi(endpoint=hub_endpoint()).repo_info(repo_id, revision=revision)
+    return str(info.sha)

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from .data.labels import labels_of
 from .errors import ArtifactError, InputError, NotFittedError
+from .protocols import CAPABILITIES
 
 if TYPE_CHECKING:
     import anndata
@@ -36,8 +38,8 @@ class ZooModel:
     #: set on the instance by :func:`cellzoo.create_model` / :func:`cellzoo.load`
     spec: ModelSpec | None = None
     #: tolerance for comparing ``infer`` outputs with the golden set
-    golden_atol: ClassVar[float] = 1e-5
-    golden_rtol: ClassVar[float] = 1e-4
+    golden_atol: ClassVar[float] = CAPABILITIES["golden_atol"].default
+    golden_rtol: ClassVar[float] = CAPABILITIES["golden_rtol"].default
 
     def __init__(self, config: Any = None):
         self.config = config
@@ -141,11 +143,11 @@ class Annotator(ZooModel):
     """
 
     task: ClassVar[str] = "annotate"
-    requires_solution: ClassVar[bool] = False
+    requires_solution: ClassVar[bool] = CAPABILITIES["requires_solution"].default
     #: the input state the model consumes (see :mod:`cellzoo.data.contract`)
-    input_state: ClassVar[str] = "log1p_norm"
+    input_state: ClassVar[str] = CAPABILITIES["input_state"].default
     #: below this fraction of the model's genes present in query data, predicting is an error
-    min_gene_overlap: ClassVar[float] = 0.5
+    min_gene_overlap: ClassVar[float] = CAPABILITIES["min_gene_overlap"].default
 
     def __init__(self, config: Any = None):
         super().__init__(config)
@@ -240,20 +242,3 @@ class Annotator(ZooModel):
 
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"proba": np.asarray(self._predict_proba(inputs["x"]), dtype=np.float32)}
-
-
-def labels_of(adata: anndata.AnnData, label_key: str) -> np.ndarray:
-    """The label column as strings, with clear errors for a missing key or missing values."""
-    if label_key is None or label_key not in adata.obs.columns:
-        cols = ", ".join(map(str, adata.obs.columns[:20])) or "(none)"
-        raise InputError(
-            f"label key {label_key!r} is not a column of adata.obs (columns: {cols}); "
-            "pass the column that holds the cell types, e.g. --label-key cell_type"
-        )
-    col = adata.obs[label_key]
-    if col.isna().any():
-        raise InputError(
-            f"adata.obs[{label_key!r}] has {int(col.isna().sum())} missing labels; drop those cells "
-            "or fill them before training"
-        )
-    return col.astype(str).to_numpy()

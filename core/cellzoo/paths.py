@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .constants import HOME_ENV
 from .errors import ConfigError
-
-HOME_ENV = "CELLZOO_HOME"
 
 
 def home() -> Path:
@@ -35,3 +34,18 @@ def artifact_dir(name: str) -> Path:
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise ConfigError(f"checkpoint name {name!r} cannot name a folder; expected 'arch.tag'")
     return models_dir() / name
+
+
+def looks_like_path(name: str | os.PathLike[str]) -> bool:
+    """The one rule for "is this a path?" (timm's): a PathLike, separators, a leading ``.`` or ``~``,
+    an ``.h5ad`` ending, or an existing file or folder. Everything else is a name."""
+    if isinstance(name, os.PathLike):
+        return True
+    text = str(name)
+    return (
+        "/" in text
+        or "\\" in text
+        or text.startswith((".", "~"))
+        or text.endswith(".h5ad")
+        or os.path.exists(text)
+    )

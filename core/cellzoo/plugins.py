@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata as md
-import os
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,11 +17,11 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import builtin, hookspecs
+from .constants import DISABLE_PLUGINS_ENV, ENTRY_POINT_GROUP, STRICT_PLUGINS_ENV, env_flag, env_list
 from .errors import PluginError
 from .specs import Contribution, DatasetSpec, MetricSpec, ModelSpec, TaskSpec
 
-ENTRY_POINT_GROUP = "cellzoo"
 BUILTIN = "cellzoo.builtin"
 
 #: hook name → (kind used in messages, spec type)
@@ -51,12 +50,11 @@ class PluginInfo:
 
 
 def _strict() -> bool:
-    return os.environ.get("CELLZOO_STRICT_PLUGINS", "").lower() not in ("", "0", "false", "no")
+    return env_flag(STRICT_PLUGINS_ENV)
 
 
 def _disabled() -> set[str]:
-    raw = os.environ.get("CELLZOO_DISABLE_PLUGINS", "")
-    return {p.strip() for p in raw.split(",") if p.strip()}
+    return set(env_list(DISABLE_PLUGINS_ENV, ","))
 
 
 class ZooPluginManager:
@@ -67,8 +65,6 @@ class ZooPluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.info: dict[str, PluginInfo] = {}
         self._catalog: dict[str, dict[str, Contribution]] | None = None
-        from . import builtin
-
         self.register(builtin, name=BUILTIN, distribution="cellzoo")
         if discover:
             self.load_entry_points()
@@ -112,7 +108,7 @@ class ZooPluginManager:
             version = ep.dist.version if ep.dist is not None else None
             if ep.name in blocked:
                 self.info[ep.name] = PluginInfo(
-                    ep.name, dist, version, ep.value, errors=["disabled by CELLZOO_DISABLE_PLUGINS"]
+                    ep.name, dist, version, ep.value, errors=[f"disabled by {DISABLE_PLUGINS_ENV}"]
                 )
                 continue
             try:

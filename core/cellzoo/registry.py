@@ -1,8 +1,8 @@
-"""timm-style access to everything the installed plugins contribute.
+"""timm-style access to everything the installed plugins contribute: list, look up, create.
 
 Names are ``arch`` (an architecture: ``create_model`` builds it untrained) or ``arch.tag`` (a
-pretrained checkpoint listed under ``registry/``: ``load`` resolves it). Sources outside the
-registry are written ``local-dir:PATH`` or ``hf-hub:ORG/NAME[@REV]``.
+pretrained checkpoint listed under ``registry/``: :func:`cellzoo.load` resolves it through
+:mod:`cellzoo.sources`). Datasets load through :mod:`cellzoo.data.datasets`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import ConfigError, UnknownNameError
 from .plugins import get_plugin_manager
+from .pretrained import pretrained_entries
 from .specs import Contribution, DatasetSpec, MetricSpec, ModelSpec, TaskSpec, resolve
 
 
@@ -40,8 +41,6 @@ def contribution(kind: str, name: str) -> Contribution:
 def list_models(pattern: str | list[str] = "*", task: str | None = None, pretrained: bool = False) -> list[str]:
     """Architectures (or, with ``pretrained=True``, ``arch.tag`` checkpoints) matching ``pattern``."""
     if pretrained:
-        from .catalogue import pretrained_entries
-
         entries = pretrained_entries()
         names = [n for n, e in entries.items() if task is None or e.task == task]
         return _match(names, pattern)
@@ -125,20 +124,6 @@ def create_model(name: str, **config_overrides: Any) -> Any:
     model = builder(config) if spec.config is not None else builder()
     model.spec = spec
     return model
-
-
-def load(name_or_path: str, **kwargs: Any) -> Any:
-    """Load a trained model: ``arch.tag`` from the registry, ``local-dir:PATH`` or ``hf-hub:ORG/NAME@REV``."""
-    from .sources import load_source
-
-    return load_source(name_or_path, **kwargs)
-
-
-def get_dataset(name: str, **params: Any):
-    """Load dataset ``name`` (or a path to an ``.h5ad``) as an AnnData."""
-    from .data.datasets import load_dataset
-
-    return load_dataset(name, **params)
 
 
 def get_metric(name: str):

@@ -8,6 +8,17 @@
 
 As in timm, a bare name that looks like a path is refused rather than guessed at, so a folder
 named like a checkpoint can never shadow the registry (or the other way round).
+
+A checkpoint name resolves here, and only here (:func:`resolve_pretrained`)::
+
+    $CELLZOO_OFFLINE_DIR bundle  →  local cache  →  Hub at the pinned commit  →  local build
+                                    (sha256 of every file re-checked on every hit)   (unless no_build)
+
+A published registry entry pins a commit and the sha256 + size of every file: what is
+downloaded is checked against those before it enters the cache, and a cache hit is checked
+again. An entry that is not published yet is built from its recipe (:mod:`cellzoo.build`), which
+is what makes every name usable with no network at all. Each file is hashed once per load: the
+resolver hashes it, so loading the resolved folder does not hash it again.
 """
 
 from __future__ import annotations
@@ -18,7 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, UnknownNameError
+from .artifacts import VerifyReport, load_artifact
+from .artifacts import verify as verify_model
+from .build import build_into
+from .cache import cache_hit, checkpoint_lock, describe_origin, offline_artifact, read_origin
+from .constants import COMMIT, __version__, hub_offline
+from .errors import ArtifactError, ConfigError, HubError, UnknownNameError
+from .hub import download, hub_errors, resolve_commit
+from .paths import artifact_dir, looks_like_path
+from .pretrained import pretrained_entries, pretrained_entry
+from .registry import list_models
 
 LOCAL_DIR = "local-dir"
 HF_HUB = "hf-hub"
@@ -42,11 +62,6 @@ class Source:
         if self.kind == CHECKPOINT:
             return self.target
         return f"{self.kind}:{self.target}" + (f"@{self.revision}" if self.revision else "")
-
-
-def looks_like_path(name: str) -> bool:
-    """timm's rule: separators, a leading ``.`` or ``~``, or an existing file or folder."""
-    return "/" in name or "\\" in name or name.startswith((".", "~")) or os.path.exists(name)
 
 
 def parse_source(name: str) -> Source:
@@ -95,8 +110,6 @@ def load_source(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Any:
     ``verify_hashes`` is passed to :func:`cellzoo.artifacts.load_artifact`; Hub sources also take
     ``revision``, ``cache_dir``, ``local_files_only`` and ``token``.
     """
-    from .artifacts import load_artifact
-
     if isinstance(name_or_path, os.PathLike):
         _check_options(kwargs, _LOAD_OPTIONS, str(name_or_path))
         return load_artifact(Path(name_or_path), **kwargs)
@@ -118,10 +131,6 @@ def _check_options(kwargs: dict[str, Any], allowed: set[str], name: str) -> None
 
 
 def _load_checkpoint(name: str, *, revision: str | None = None, no_build: bool = False, **kwargs: Any) -> Any:
-    from .artifacts import load_artifact
-    from .hub import resolve_pretrained
-    from .registry import list_models
-
     arch, dot, tag = name.partition(".")
     installed = list_models()
     if not dot:
@@ -138,7 +147,9 @@ def _load_checkpoint(name: str, *, revision: str | None = None, no_build: bool =
             "model", arch, installed, hint=f" ({name!r} names a checkpoint of architecture {arch!r}.)"
         )
     # cache → Hub at the pinned revision → local build from the registry recipe
-    return load_artifact(resolve_pretrained(name, revision=revision, no_build=no_build), **kwargs)
+    directory = resolve_pretrained(name, revision=revision, no_build=no_build)
+    kwargs.pop("verify_hashes", None)  # the resolver has just hashed every file; once per load is enough
+    return load_artifact(directory, verify_hashes=False, **kwargs)
 
 
 def _load_from_hub(
@@ -151,10 +162,6 @@ def _load_from_hub(
     verify_hashes: bool = True,
 ) -> Any:
     from huggingface_hub import constants, snapshot_download
-
-    from . import __version__
-    from .artifacts import load_artifact
-    from .hub import hub_errors
 
     if revision and source.revision and revision != source.revision:
         raise ConfigError(f"{source} already pins revision {source.revision!r}; revision={revision!r} contradicts it")
@@ -172,3 +179,149 @@ def _load_from_hub(
             library_version=__version__,
         )
     return load_artifact(Path(snapshot), verify_hashes=verify_hashes)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints by name
+# ---------------------------------------------------------------------------------------------
+
+
+def split_revision(name: str) -> tuple[str, str | None]:
+    """``"arch.tag@rev"`` → ``("arch.tag", "rev")``; no ``@`` → ``(name, None)``."""
+    base, at, revision = name.partition("@")
+    if at and not revision:
+        raise ConfigError(
+            f"{name!r} ends with '@' but names no revision; write NAME@REVISION (a commit, branch or tag)"
+        )
+    return base, (revision or None)
+
+
+def resolve_pretrained(
+    name: str,
+    *,
+    revision: str | None = None,
+    no_build: bool = False,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """The artifact directory of checkpoint ``name`` (``arch.tag`` or ``arch.tag@REV``), fetched if needed.
+
+    Order: a bundle in ``$CELLZOO_OFFLINE_DIR``; the local cache; the Hub at the registry's
+    pinned commit; a local build from the registry recipe (refused with ``no_build``). An explicit
+    ``revision`` (or ``@REV``) pulls that revision of the entry's Hub repository instead of the
+    pinned one and caches it under ``arch.tag@<commit>``. ``force`` fetches or builds again.
+    """
+    base, at_revision = split_revision(name)
+    if revision and at_revision and revision != at_revision:
+        raise ConfigError(f"{name!r} already names revision {at_revision!r}; revision={revision!r} contradicts it")
+    revision = revision or at_revision
+    if revision is None and not force:
+        bundled = offline_artifact(base)
+        if bundled is not None:
+            return bundled
+
+    entry = pretrained_entries().get(base)
+    if entry is None:
+        # not (or no longer) in the registry: a checkpoint already in the cache still loads
+        target = artifact_dir(base)
+        if revision is None and (target / "config.json").is_file():
+            with checkpoint_lock(base):
+                cache_hit(target, None, base, fix=f"delete {target} and get the checkpoint again")
+            return target
+        pretrained_entry(base)  # raises UnknownNameError with the closest names
+    if revision is not None and revision != entry.hub.revision:
+        return _resolve_revision(entry, revision, force=force)
+
+    target = artifact_dir(entry.name)
+    pinned = entry.hub.files if entry.published else None
+    fix = f"run `cellzoo pull {entry.name} --force` to fetch it again (or delete {target})"
+    with checkpoint_lock(entry.name):
+        if not force and cache_hit(target, pinned, entry.name, fix):
+            return target
+        if entry.published:
+            if hub_offline():
+                raise HubError(_offline_message(entry.name, target, entry))
+            download(entry.hub.repo_id, entry.hub.revision, target, expected=entry.hub.files, name=entry.name)
+            return target
+        if no_build:
+            raise HubError(
+                f"{entry.name!r} is not published on the Hub yet (registry file {entry.path} pins no commit) and "
+                f"building it here was refused (--no-build / no_build=True). Run `cellzoo build {entry.name}` to "
+                "train it from its recipe, or drop --no-build."
+            )
+        build_into(entry, target, progress=progress)
+        return target
+
+
+def _offline_message(name: str, target: Path, entry: Any) -> str:
+    origin = read_origin(target) if (target / "config.json").is_file() else None
+    held = f" The cache holds {describe_origin(origin)}, not the pinned files." if origin or target.exists() else ""
+    return (
+        f"checkpoint {name!r} is published as {entry.hub.repo_id}@{entry.hub.revision[:12]} but is not in the local "
+        f"cache ({target}), and HF_HUB_OFFLINE is set, so it cannot be downloaded.{held} Run `cellzoo pull {name}` "
+        f"with network access (unset HF_HUB_OFFLINE), or on a connected machine run `cellzoo bundle {name} -o DIR`, "
+        "copy DIR here and set CELLZOO_OFFLINE_DIR=DIR."
+    )
+
+
+def _resolve_revision(entry: Any, revision: str, *, force: bool) -> Path:
+    """Pull ``revision`` of the entry's repository into ``arch.tag@<commit>`` (not the pinned checkpoint)."""
+    if COMMIT.match(revision):
+        commit = revision
+    elif hub_offline():
+        raise HubError(
+            f"{entry.name}@{revision}: a branch or tag can only be resolved online and HF_HUB_OFFLINE is set; "
+            f"name a full commit hash ({entry.name}@<40 hex digits>) to use a cached revision"
+        )
+    else:
+        commit = resolve_commit(entry.hub.repo_id, revision)
+    cached_name = f"{entry.name}@{commit}"
+    target = artifact_dir(cached_name)
+    fix = f"run `cellzoo pull {cached_name} --force` to fetch it again (or delete {target})"
+    with checkpoint_lock(cached_name):
+        if not force and cache_hit(target, None, cached_name, fix):
+            return target
+        if hub_offline():
+            raise HubError(
+                f"{cached_name} is not in the local cache ({target}) and HF_HUB_OFFLINE is set; run "
+                f"`cellzoo pull {cached_name}` with network access first"
+            )
+        download(entry.hub.repo_id, commit, target, expected=None, name=cached_name)
+    return target
+
+
+def artifact_path(artifact: str | os.PathLike[str]) -> Path:
+    """An artifact directory from a path, ``local-dir:PATH`` or a checkpoint name in the cache."""
+    if isinstance(artifact, os.PathLike):
+        return Path(artifact)
+    text = str(artifact)
+    if text.startswith(f"{LOCAL_DIR}:"):
+        return Path(text.removeprefix(f"{LOCAL_DIR}:")).expanduser()
+    if looks_like_path(text):
+        return Path(text).expanduser()
+    cached = artifact_dir(text)
+    if cached.is_dir():
+        return cached
+    raise ArtifactError(
+        f"{text!r} is neither an artifact directory nor a checkpoint in the cache ({cached}); pass a path "
+        f"(e.g. ./{text}) or run `cellzoo build {text}` / `cellzoo pull {text}` first"
+    )
+
+
+def verify(
+    model_or_name: Any, *, atol: float | None = None, rtol: float | None = None, strict: bool = False
+) -> VerifyReport:
+    """:func:`cellzoo.artifacts.verify` for a loaded model, an artifact directory or any model name.
+
+    A name (``arch.tag``, ``local-dir:PATH``, ``hf-hub:ORG/NAME@REV``) is resolved and loaded first.
+    """
+    if isinstance(model_or_name, str) and not Path(model_or_name).expanduser().is_dir():
+        model = load_source(model_or_name)
+        report = verify_model(model, atol=atol, rtol=rtol, strict=strict)
+        report.source = model_or_name
+        return report
+    return verify_model(model_or_name, atol=atol, rtol=rtol, strict=strict)
+
+
+#: the facade's ``cellzoo.load``
+load = load_source

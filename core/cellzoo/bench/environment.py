@@ -85,7 +85,7 @@ def threads() -> dict[str, Any]:
 
 def environment(plugins: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Everything that could explain a different number on another machine."""
-    from .. import __version__
+    from ..constants import __version__
 
     packages = {name: v for name in PACKAGES if (v := package_version(name)) is not None}
     return {

@@ -247,7 +247,7 @@ def _dataset_spec(entry: DatasetEntry, task: TaskSpec, entries: dict[str, Contri
 
 def _truth_markers(adata, name: str) -> dict[str, list[str]]:
     """The dataset's declared markers, checked against its genes; an error says how to declare them."""
-    from ..builtin.markers import true_markers
+    from ..metrics import true_markers
 
     try:
         markers = true_markers(adata)

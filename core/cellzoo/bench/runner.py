@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import random
 import select
 import signal
 import sys
@@ -40,8 +39,11 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from ..data.splits import Split, make_splits
 from ..errors import ProtocolError
 from ..fileio import write_json
+from ..protocols import capability
+from ..seeding import seed_everything
 from ..specs import resolve
 from .plan import Plan, PlannedDataset, PlannedModel, config_hash
 from .records import (
@@ -53,7 +55,6 @@ from .records import (
     run_key,
     save_predictions,
 )
-from .splits import Split, make_splits
 
 #: lines of a crashed run's log kept in its record
 LOG_TAIL_LINES = 30
@@ -164,15 +165,6 @@ def predicted_labels(prediction: Any, n_cells: int, classes: np.ndarray, model: 
     return labels
 
 
-def _seed_globals(seed: int) -> None:
-    # models should seed themselves from config.seed; this covers those whose config has none
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
-
-
 def execute(job: Job, plan: Plan) -> dict[str, Any]:
     """Fit, then predict or rank markers, and score one run (in this process); returns its record's result fields."""
     from ..registry import create_model
@@ -183,7 +175,7 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
         train = unlabelled_cells(data.adata, split.train, data.label_columns)
     else:
         train = labelled_cells(data.adata, split.train, data.label_key)
-    _seed_globals(job.seed)
+    seed_everything(job.seed)  # models should seed themselves from config.seed; this covers those that do not
     model = create_model(job.model.name, **job.model.overrides_for(job.seed))
     missing = [m for m in plan.task.protocol if not callable(getattr(model, m, None))]
     if missing:
@@ -191,7 +183,7 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
             f"model {job.model.name!r} does not implement {', '.join(m + '()' for m in missing)}, which task "
             f"{plan.task.name!r} requires"
         )
-    solves = getattr(model, "requires_solution", False)
+    solves = capability(model, "requires_solution")
 
     start = time.perf_counter()
     if scoring == "unsupervised":

@@ -81,7 +81,7 @@ def installed_plugin_distributions() -> list[tuple[str, str, str]]:
 
 
 def version_text() -> str:
-    from .. import __version__
+    from ..constants import __version__
 
     lines = [f"cellzoo {__version__} (Python {sys.version.split()[0]})"]
     plugins = installed_plugin_distributions()

@@ -159,7 +159,7 @@ def catalog_rows(kind: str, pattern: str = "*", task: str | None = None) -> list
 def pretrained_rows(pattern: str = "*", task: str | None = None) -> list[dict[str, Any]]:
     """One dict per named checkpoint (``arch.tag``) in the registry."""
     from .. import registry
-    from ..catalogue import pretrained_entries
+    from ..pretrained import pretrained_entries
 
     entries = pretrained_entries()
     return [pretrained_fields(entries[name]) for name in registry.list_models(pattern, task=task, pretrained=True)]
@@ -289,8 +289,8 @@ def _pretrained_of(arch: str) -> tuple[list[str], str | None]:
 
 def pretrained_info(name: str) -> dict[str, Any]:
     from .. import registry
-    from ..catalogue import pretrained_entry
     from ..errors import UnknownNameError
+    from ..pretrained import pretrained_entry
 
     fields = pretrained_fields(pretrained_entry(name))
     info: dict[str, Any] = {"kind": "pretrained", "name": name, "entry": fields}

@@ -11,7 +11,7 @@ from ._app import console, echo_json, json_option, overwrite_option
 
 
 def _origin_text(path: Path) -> str:
-    from ..hub import describe_origin, read_origin
+    from ..cache import describe_origin, read_origin
 
     origin = read_origin(path)
     if origin is None and any(p in path.parents for p in _offline_roots()):
@@ -20,7 +20,7 @@ def _origin_text(path: Path) -> str:
 
 
 def _offline_roots() -> list[Path]:
-    from ..bundle import offline_dirs
+    from ..cache import offline_dirs
 
     return offline_dirs()
 
@@ -41,7 +41,7 @@ def pull_command(name: str, no_build: bool, force: bool, verify: bool, as_json: 
     """
     from rich.markup import escape
 
-    from ..hub import resolve_pretrained
+    from ..sources import resolve_pretrained
 
     start = time.perf_counter()
     path = resolve_pretrained(name, no_build=no_build, force=force, progress=not as_json)
@@ -92,9 +92,10 @@ def push_command(
     from rich.markup import escape
 
     from ..hub import push
+    from ..sources import artifact_path
 
     result = push(
-        artifact,
+        artifact_path(artifact),
         repo_id,
         create_pr=create_pr,
         private=private,
@@ -172,7 +173,8 @@ def bundle_command(names: tuple[str, ...], out_dir: Path, no_build: bool, overwr
     """
     from rich.markup import escape
 
-    from ..bundle import INDEX_FILE, bundle, read_index
+    from ..bundle import bundle
+    from ..cache import INDEX_FILE, read_index
 
     path = bundle(names, out_dir, overwrite=overwrite, no_build=no_build, progress=not as_json)
     index = read_index(path)

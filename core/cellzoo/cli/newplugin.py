@@ -23,7 +23,7 @@ PACKAGE_DIR = "package"
 
 def template_values(name: str) -> dict[str, str]:
     """The placeholder values for plugin ``name`` (e.g. ``my-method``)."""
-    from .. import __version__
+    from ..constants import __version__
 
     if not NAME_PATTERN.match(name) or name.endswith(("-", "_")):
         raise ConfigError(

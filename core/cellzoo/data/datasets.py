@@ -19,6 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ConfigError, InputError, PluginError, UnknownNameError
+from ..paths import looks_like_path
+from ..registry import dataset_spec, list_datasets
+from ..specs import resolve
 from .contract import DETECTED_STATES, declared_state, detect_state
 
 if TYPE_CHECKING:
@@ -27,19 +30,10 @@ if TYPE_CHECKING:
 _HASH_CHUNK_ROWS = 8192
 
 
-def _is_path(name_or_path: str | os.PathLike[str]) -> bool:
-    if isinstance(name_or_path, os.PathLike):
-        return True
-    return str(name_or_path).endswith(".h5ad") or os.path.isfile(name_or_path)
-
-
 def load_dataset(name_or_path: str | os.PathLike[str], label_key: str | None = None, **params: Any) -> anndata.AnnData:
     """A registered dataset by name (its loader gets ``params``), or an ``.h5ad`` file by path."""
-    if _is_path(name_or_path):
+    if looks_like_path(name_or_path):
         return read_h5ad(name_or_path, label_key=label_key, **params)
-    from ..registry import dataset_spec, list_datasets
-    from ..specs import resolve
-
     name = str(name_or_path)
     try:
         spec = dataset_spec(name)
@@ -69,6 +63,11 @@ def load_dataset(name_or_path: str | os.PathLike[str], label_key: str | None = N
         )
     declared = None if spec.input_state in (None, "auto") else spec.input_state
     return _record(adata, dataset=name, label_key=label_key or spec.label_key, input_state=declared)
+
+
+def get_dataset(name: str, **params: Any) -> anndata.AnnData:
+    """Load dataset ``name`` (or a path to an ``.h5ad``) as an AnnData (the facade's ``cellzoo.get_dataset``)."""
+    return load_dataset(name, **params)
 
 
 def read_h5ad(path: str | os.PathLike[str], label_key: str | None = None, backed: bool = False) -> anndata.AnnData:

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from ..errors import ArtifactError, ConfigError, InputError, NotFittedError
+from ..protocols import capability
 from .data import log1p_normalised, tiny_annotate_adata, z_scored
 
 LABEL_KEY = "cell_type"
@@ -78,13 +79,13 @@ class ContractCase:
         """
         from ..specs import resolve
 
-        declared = getattr(resolve(self.spec.builder), "contract_expected_failures", None) or {}
+        declared = capability(resolve(self.spec.builder), "contract_expected_failures") or {}
         return declared.get(f"{self.spec.task}.{check}")
 
     def config_overrides(self) -> dict[str, Any]:
         from ..specs import resolve
 
-        declared = getattr(resolve(self.spec.builder), "contract_test_config", None) or {}
+        declared = capability(resolve(self.spec.builder), "contract_test_config") or {}
         return {**declared, **self.overrides}
 
     def build(self):
@@ -130,7 +131,7 @@ class ContractCase:
 
     def result(self, model, adata):
         """The model's output on ``adata``: its prediction, or for ``markers`` its ranking (truth to controls)."""
-        solves = getattr(model, "requires_solution", False)
+        solves = capability(model, "requires_solution")
         if self.scoring == "markers":
             extra = {"solution": adata.uns["cellzoo"]["markers"]} if solves else {}
             return model.markers(adata, LABEL_KEY, n=N_MARKERS, **extra)
@@ -184,7 +185,7 @@ def assert_same(case: ContractCase, first, second, what: str, atol: float = 1e-5
 
 def predict(model, adata):
     """``model.predict`` with the true labels passed to controls that require them."""
-    if getattr(model, "requires_solution", False):
+    if capability(model, "requires_solution"):
         return model.predict(adata, solution=adata.obs[LABEL_KEY].astype(str).to_numpy())
     return model.predict(adata)
 
@@ -321,7 +322,7 @@ def check_learns(case: ContractCase) -> None:
         pytest.skip("controls are not expected to learn")
     model = case.fitted()
     if case.scoring == "markers":
-        from ..builtin.markers import marker_precision_at_k
+        from ..metrics import marker_precision_at_k
 
         train = case.train_data()
         truth = train.uns["cellzoo"]["markers"]
@@ -400,7 +401,7 @@ def check_annotate_writes(case: ContractCase) -> None:
     if case.scoring == "markers":
         pytest.skip("the markers task returns its ranking; it writes no per-cell keys")
     model = case.fitted()
-    if getattr(model, "requires_solution", False):
+    if capability(model, "requires_solution"):
         pytest.skip("this control needs the true labels, which annotate() does not take")
     adata = case.query_data()
     if case.scoring == "unsupervised":
@@ -421,7 +422,7 @@ def check_annotate_writes(case: ContractCase) -> None:
 def check_input_contract(case: ContractCase) -> None:
     """The declared input state is honoured: wrong states are refused, counts are converted."""
     model = case.fitted()
-    state = model.contract.state if getattr(model, "contract", None) is not None else type(model).input_state
+    state = model.contract.state if getattr(model, "contract", None) is not None else capability(type(model), "input_state")
     if case.scoring == "markers":
         _check_fit_input_contract(case, state)
         return
@@ -509,8 +510,8 @@ def check_strict_state(case: ContractCase) -> None:
 
 def check_round_trip(case: ContractCase) -> None:
     """save → load gives identical outputs and identical ``infer`` outputs."""
-    from .. import load
     from ..artifacts import load_artifact, save
+    from ..sources import load_source as load
 
     model = case.fitted()
     directory = save(

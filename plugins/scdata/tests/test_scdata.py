@@ -148,7 +148,7 @@ def test_hook_module_imports_no_heavy_library():
 
 @pytest.mark.parametrize("name", ["pbmc68k_reduced", "pbmc68k_reduced_counts"])
 def test_pbmc_datasets_declare_the_curated_markers_they_measure(name, loaded):
-    from cellzoo.builtin.markers import true_markers
+    from cellzoo.metrics import true_markers
 
     adata = loaded[name]
     markers = true_markers(adata)

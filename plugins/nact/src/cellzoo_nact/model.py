@@ -116,7 +116,7 @@ class Nact(ZooModel):
     def _marker_table(self, adata: anndata.AnnData) -> MarkerTable:
         if self.config.marker_table != "declared":
             return MarkerTable.load(self.config.marker_table)
-        from cellzoo.builtin.markers import true_markers
+        from cellzoo import true_markers
 
         declared = true_markers(adata)
         if not declared:

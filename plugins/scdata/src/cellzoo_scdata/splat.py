@@ -335,7 +335,7 @@ def write_splat_h5ad(path: str | os.PathLike[str], n_cells: int, *, chunk_size: 
     except ImportError:  # anndata < 0.11
         from anndata.experimental import sparse_dataset, write_elem
 
-    from cellzoo.fileio import atomic_path
+    from cellzoo import atomic_path
 
     p = make_params(n_cells=n_cells, **params)
     model = gene_model(p)

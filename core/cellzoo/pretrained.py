@@ -59,10 +59,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .constants import CHECKPOINT_NAME, COMMIT, REGISTRY_PATH_ENV, REPO_ID, SHA256
 from .errors import ConfigError, UnknownNameError
+from .fileio import write_text
 
 REGISTRY_PACKAGE = "cellzoo._registry"
-REGISTRY_PATH_ENV = "CELLZOO_REGISTRY_PATH"
 SCHEMA_VERSION = 1
 
 SPLIT_KINDS = ("all", "holdout")
@@ -80,10 +81,6 @@ HUB_LICENSES = frozenset(
     }
 )  # fmt: skip
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9][A-Za-z0-9_-]*$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 # -- the entry --------------------------------------------------------------------------------
@@ -240,7 +237,7 @@ class _Reader:
         self.seen.add(name)
         if name not in self.data:
             if required:
-                raise self.fail(name, "is missing; see the schema in cellzoo/catalogue.py or an entry in registry/")
+                raise self.fail(name, "is missing; see the schema in cellzoo/pretrained.py or an entry in registry/")
             return default
         value = self.data[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
@@ -305,10 +302,10 @@ def _parse_recipe(r: _Reader) -> Recipe:
 
 def _parse_hub(r: _Reader) -> HubLocation:
     repo_id = r.text("repo_id")
-    if not _REPO_ID.match(repo_id):
+    if not REPO_ID.match(repo_id):
         raise r.fail("repo_id", f"must look like 'org/name', got {repo_id!r}")
     revision = r.get("revision", str, required=False)
-    if revision is not None and not _COMMIT.match(revision):
+    if revision is not None and not COMMIT.match(revision):
         raise r.fail(
             "revision",
             f"must be a full 40-character commit hash (a branch or tag can move; a commit cannot), got {revision!r}",
@@ -319,7 +316,7 @@ def _parse_hub(r: _Reader) -> HubLocation:
         for path in list(raw_files.data):
             f = raw_files.table(path)
             sha = f.text("sha256")
-            if not _SHA256.match(sha):
+            if not SHA256.match(sha):
                 raise f.fail("sha256", f"must be 64 lowercase hex digits, got {sha!r}")
             size = f.get("size", int)
             if size < 0:
@@ -362,7 +359,7 @@ def parse_entry(data: Mapping[str, Any], source: str | Path, *, expect_name: str
     if version != SCHEMA_VERSION:
         raise r.fail("schema_version", f"is {version}; this cellzoo reads version {SCHEMA_VERSION} (upgrade cellzoo)")
     name = r.text("name")
-    if not _NAME.match(name):
+    if not CHECKPOINT_NAME.match(name):
         raise r.fail("name", f"must be 'arch.tag' (letters, digits, '_' or '-' on each side of one dot), got {name!r}")
     if expect_name is not None and name != expect_name:
         raise r.fail("name", f"is {name!r} but the file is named {expect_name}.toml; they must agree")
@@ -535,7 +532,6 @@ def with_hub_block(text: str, block: str) -> str:
 
 def update_hub_record(name: str, repo_id: str, revision: str, files: Mapping[str, Any]) -> Path:
     """Pin ``name`` to a published commit in its registry file (validated before it is written)."""
-    from .fileio import write_text
 
     entry = pretrained_entry(name)
     if entry.path is None:

@@ -7,9 +7,17 @@ own ``.h5ad`` files.
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from ..specs import DatasetSpec, MetricSpec, ModelSpec, TaskSpec
-from .controls import ControlConfig
+from dataclasses import dataclass
+
+from .hookspecs import hookimpl
+from .specs import DatasetSpec, MetricSpec, ModelSpec, TaskSpec
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """The controls' configuration: the seed of the random ones."""
+
+    seed: int = 0
 
 
 @hookimpl
@@ -40,7 +48,7 @@ def cellzoo_tasks():
 
 @hookimpl
 def cellzoo_metrics():
-    m = "cellzoo.builtin.metrics:"
+    m = "cellzoo.metrics:"
     return [
         MetricSpec("accuracy", "annotate", m + "accuracy", summary="Share of cells whose predicted label is right."),
         MetricSpec(
@@ -61,7 +69,7 @@ def cellzoo_metrics():
             MetricSpec(
                 f"marker_precision_at_{k}",
                 "markers",
-                f"cellzoo.builtin.markers:marker_precision_at_{k}",
+                f"cellzoo.metrics:marker_precision_at_{k}",
                 summary=f"Share of each class's top-{k} genes that are true markers, averaged over classes.",
             )
             for k in (10, 20)
@@ -71,7 +79,7 @@ def cellzoo_metrics():
 
 @hookimpl
 def cellzoo_models():
-    c = "cellzoo.builtin.controls:"
+    c = "cellzoo.controls:"
     common = dict(task="annotate", config=ControlConfig, role="control", license="BSD-3-Clause")
     return [
         ModelSpec(
@@ -88,13 +96,13 @@ def cellzoo_models():
         ),
         ModelSpec(
             "random_genes",
-            builder="cellzoo.builtin.markers:RandomGenes",
+            builder="cellzoo.controls:RandomGenes",
             summary="Negative control: genes drawn at random for each class.",
             **{**common, "task": "markers"},
         ),
         ModelSpec(
             "true_markers",
-            builder="cellzoo.builtin.markers:TrueMarkers",
+            builder="cellzoo.controls:TrueMarkers",
             summary="Positive control: the dataset's true markers (is given the solution).",
             **{**common, "task": "markers"},
         ),

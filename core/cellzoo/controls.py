@@ -1,23 +1,20 @@
-"""Open Problems–style control methods for ``annotate``.
+"""Open Problems–style control methods for ``annotate`` and ``markers``.
 
 The scaled scores of every real method are placed between these: ``true_labels`` (positive
-control, sees the solution), ``random_labels`` and ``majority`` (negative controls).
+control, sees the solution), ``random_labels`` and ``majority`` (negative controls); for marker
+rankings ``true_markers`` (the truth itself) and ``random_genes`` (genes drawn at random).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..model import Annotation, Annotator, check_state_keys
-
-
-@dataclass(frozen=True)
-class ControlConfig:
-    seed: int = 0
+from .builtin import ControlConfig
+from .errors import InputError
+from .model import Annotation, Annotator, check_state_keys
 
 
 class _Control(Annotator):
@@ -76,3 +73,25 @@ class TrueLabels(_Control):
     def infer(self, inputs):
         # without a solution the positive control is the uniform distribution over classes
         return {"proba": np.full((inputs["x"].shape[0], len(self.classes)), 1.0 / len(self.classes), np.float32)}
+
+
+class RandomGenes(RandomLabels):
+    """Negative control: ``n`` genes drawn at random (seeded) for each class."""
+
+    def markers(self, adata, label_key: str, n: int = 25) -> dict[str, list[str]]:
+        self._check_fitted()
+        genes = np.asarray(self.manifest.genes)
+        rng = np.random.default_rng(self.seed)
+        return {c: [str(g) for g in rng.choice(genes, size=min(n, genes.size), replace=False)] for c in self.classes}
+
+
+class TrueMarkers(RandomLabels):
+    """Positive control: the true markers themselves (is given them as ``solution=``)."""
+
+    requires_solution = True
+
+    def markers(self, adata, label_key: str, n: int = 25, solution: Mapping[str, Any] | None = None):
+        self._check_fitted()
+        if solution is None:
+            raise InputError("true_markers is a positive control: it needs the true markers (solution=...)")
+        return {str(c): [str(g) for g in genes][:n] for c, genes in solution.items()}

@@ -1,6 +1,12 @@
-"""Train/test splits, made once per (dataset, seed) and shared by every model.
+"""Every split of cells in cellzoo, in one place.
 
-Rules:
+* :func:`make_splits` — the benchmark harness's train/test folds, made once per (dataset, seed)
+  and shared by every model;
+* :func:`split_indices` — a registry recipe's ``all`` / ``holdout`` split (``cellzoo build``);
+* :func:`validation_split` — the stratified validation cells a torch model holds out of its own
+  training cells for early stopping.
+
+Benchmark rules (``[split] kind`` of a suite):
 
 * ``stratified_kfold`` — scikit-learn's :class:`~sklearn.model_selection.StratifiedKFold`
   (shuffled, ``random_state=seed``). A class with fewer cells than folds cannot appear in every
@@ -31,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import BenchmarkError
-from .suite import SplitRule
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,8 @@ def _small_classes(labels: np.ndarray, minimum: int) -> tuple[np.ndarray, tuple[
     return ~small[inverse], tuple(str(c) for c in classes[small])
 
 
-def make_splits(labels: Sequence[Any], rule: SplitRule, seed: int, batches: Sequence[Any] | None = None) -> list[Split]:
-    """The folds of one dataset under ``rule`` for ``seed`` (deterministic)."""
+def make_splits(labels: Sequence[Any], rule: Any, seed: int, batches: Sequence[Any] | None = None) -> list[Split]:
+    """The folds of one dataset under ``rule`` (a suite's :class:`cellzoo.bench.suite.SplitRule`) for ``seed``."""
     labels = np.asarray(labels).astype(str)
     n = labels.shape[0]
     if rule.kind == "stratified_kfold":
@@ -158,3 +163,47 @@ def make_splits(labels: Sequence[Any], rule: SplitRule, seed: int, batches: Sequ
         return [_split(0, 1, every, every, labels)]
 
     raise BenchmarkError(f"unknown split kind {rule.kind!r}")
+
+
+def split_indices(labels: np.ndarray | None, split: Any, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) cell indices for a recipe's ``split`` (``kind``, ``test_fraction``, ``seed``).
+
+    Stratified by label, every class keeping a training cell; ``labels=None`` draws ``n`` cells plainly.
+    """
+    n = len(labels) if labels is not None else int(n)
+    everything = np.arange(n)
+    if split.kind == "all":
+        return everything, np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng(split.seed)
+    fraction = float(split.test_fraction)
+    if labels is None:
+        test = rng.permutation(n)[: round(fraction * n)]
+    else:
+        picked = []
+        for cls in np.unique(labels):  # sorted: the draw order does not depend on the data's order
+            members = np.flatnonzero(labels == cls)
+            k = min(round(fraction * members.size), members.size - 1)
+            picked.append(rng.permutation(members)[:k])
+        test = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+    test = np.sort(test.astype(np.int64))
+    return np.setdiff1d(everything, test), test
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``(train_rows, val_rows)``: about ``fraction`` of each class's cells held out.
+
+    Classes with fewer than two cells stay entirely in training, so a rare type is never lost
+    to the validation set.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    y_perm = y[order]
+    # rank of each cell within its class, in shuffled order (vectorised, no loop over cells)
+    sort = np.argsort(y_perm, kind="stable")
+    counts = np.bincount(y_perm)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[sort] = np.arange(len(y)) - np.repeat(starts, counts)
+    n_val = np.where(counts >= 2, np.floor(counts * fraction + 0.5), 0).astype(np.int64)
+    held = rank < n_val[y_perm]
+    return np.sort(order[~held]), np.sort(order[held])

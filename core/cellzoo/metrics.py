@@ -1,24 +1,64 @@
-"""The ``markers`` task: rank each class's genes and score the ranking against known markers.
+"""The built-in metrics: classification scores for ``annotate`` (scikit-learn definitions) and
+marker precision@k for ``markers``.
 
-The truth is the dataset's: ``adata.uns["cellzoo"]["markers"]`` maps each class (a value of the
-label column) to its true marker genes — the simulator's up-regulated genes for ``splat``, a
-curated literature table for ``pbmc68k_reduced``. A marker ranker has ``fit(adata, label_key)``
-and ``markers(adata, label_key, n)`` → ``{class: [gene, ...]}`` (best first).
-
-Precision@k is plain Python (no numpy), so any ranking — attention, coefficients, Wilcoxon
-scores — can be scored without installing the family that made it. The controls fix the scale:
-``random_genes`` (n genes drawn at random per class) and ``true_markers`` (the truth itself).
+The ``markers`` truth is the dataset's: ``adata.uns["cellzoo"]["markers"]`` maps each class (a
+value of the label column) to its true marker genes — the simulator's up-regulated genes for
+``splat``, a curated literature table for ``pbmc68k_reduced``. Precision@k is plain Python, so
+any ranking — attention, coefficients, Wilcoxon scores — is scored without installing the family
+that made it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .controls import RandomLabels
+from .errors import InputError
+
+
+def _labels(y_true, prediction):
+    y_pred = getattr(prediction, "labels", prediction)
+    y_true = np.asarray(y_true).astype(str)
+    y_pred = np.asarray(y_pred).astype(str)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{y_pred.shape[0]} predictions for {y_true.shape[0]} cells")
+    return y_true, y_pred
+
+
+def accuracy(y_true, prediction) -> float:
+    y_true, y_pred = _labels(y_true, prediction)
+    return float(np.mean(y_true == y_pred))
+
+
+def f1_macro(y_true, prediction) -> float:
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = _labels(y_true, prediction)
+    return float(f1_score(y_true, y_pred, average="macro", labels=np.unique(y_true), zero_division=0))
+
+
+def f1_weighted(y_true, prediction) -> float:
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = _labels(y_true, prediction)
+    return float(f1_score(y_true, y_pred, average="weighted", labels=np.unique(y_true), zero_division=0))
+
+
+def f1_per_class(y_true, prediction) -> dict[str, float]:
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = _labels(y_true, prediction)
+    classes = np.unique(y_true)
+    scores = f1_score(y_true, y_pred, average=None, labels=classes, zero_division=0)
+    return {str(c): float(s) for c, s in zip(classes, scores, strict=True)}
+
+
+def f1_median(y_true, prediction) -> float:
+    return float(np.median(list(f1_per_class(y_true, prediction).values())))
+
+
+# -- markers ------------------------------------------------------------------------------------
 
 
 def true_markers(adata) -> dict[str, list[str]] | None:
@@ -86,25 +126,3 @@ def marker_precision_at_10(true_markers, ranked) -> float:
 
 def marker_precision_at_20(true_markers, ranked) -> float:
     return marker_precision_at_k(true_markers, ranked, k=20)
-
-
-class RandomGenes(RandomLabels):
-    """Negative control: ``n`` genes drawn at random (seeded) for each class."""
-
-    def markers(self, adata, label_key: str, n: int = 25) -> dict[str, list[str]]:
-        self._check_fitted()
-        genes = np.asarray(self.manifest.genes)
-        rng = np.random.default_rng(self.seed)
-        return {c: [str(g) for g in rng.choice(genes, size=min(n, genes.size), replace=False)] for c in self.classes}
-
-
-class TrueMarkers(RandomLabels):
-    """Positive control: the true markers themselves (is given them as ``solution=``)."""
-
-    requires_solution = True
-
-    def markers(self, adata, label_key: str, n: int = 25, solution: Mapping[str, Any] | None = None):
-        self._check_fitted()
-        if solution is None:
-            raise InputError("true_markers is a positive control: it needs the true markers (solution=...)")
-        return {str(c): [str(g) for g in genes][:n] for c, genes in solution.items()}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cellzoo import catalogue
-from cellzoo.catalogue import (
+from cellzoo import pretrained as catalogue
+from cellzoo.errors import ConfigError, UnknownNameError
+from cellzoo.pretrained import (
     hub_toml,
     parse_entry,
     pretrained_entries,
@@ -19,7 +20,6 @@ from cellzoo.catalogue import (
     update_hub_record,
     with_hub_block,
 )
-from cellzoo.errors import ConfigError, UnknownNameError
 
 sys.path.insert(0, str(Path(__file__).parent))
 pytest.register_assert_rewrite("hub_server")  # test helpers and fixtures, loaded as a plugin below
