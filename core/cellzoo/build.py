@@ -31,6 +31,7 @@ from .paths import artifact_dir
 from .pretrained import PretrainedEntry, pretrained_entry
 from .registry import contribution, create_model, get_metric, metric_spec, task_spec
 from .seeding import seed_everything
+from .tasks import dispatch_of
 
 
 def recipe_sha256(entry: PretrainedEntry) -> str:
@@ -106,15 +107,13 @@ def train_from_recipe(
         f"({adata.n_vars} genes, seed {recipe.seed})"
     )
     seed_everything(recipe.seed)
-    if recipe.label_key:
-        model.fit(train_data, recipe.label_key)
-    else:
-        model.fit(train_data)
+    dispatch = dispatch_of(task_spec(entry.task))
+    dispatch.fit(model, train_data, recipe.label_key)
 
     metrics: dict[str, float] = {}
-    if test.size and labels is not None and hasattr(model, "predict"):
+    if test.size and labels is not None and dispatch.can_predict(model):
         say(f"{entry.name}: measuring {test.size} held-out cells")
-        prediction = model.predict(adata[test].copy())
+        prediction = dispatch.output(model, adata[test].copy(), solution=labels[test])
         for metric in task_spec(entry.task).metrics:
             if metric_spec(metric).scalar:
                 metrics[metric] = float(get_metric(metric)(labels[test], prediction))

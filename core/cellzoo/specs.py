@@ -15,6 +15,8 @@ from typing import Any
 ROLES = ("method", "baseline", "control")
 #: how the benchmark harness runs and scores a task (see :class:`TaskSpec`)
 SCORINGS = ("supervised", "unsupervised", "markers")
+#: what a task's datasets hold: an AnnData of cells, or a set of images
+DATA_KINDS = ("cells", "images")
 
 
 def resolve(ref: str | Callable[..., Any]) -> Any:
@@ -65,7 +67,8 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset: ``loader(**params)`` returns an AnnData."""
+    """A dataset: ``loader(**params)`` returns an AnnData (``data="cells"``) or a list of images
+    (``data="images"``: numpy arrays, height × width or height × width × channels)."""
 
     name: str
     tasks: tuple[str, ...]
@@ -78,9 +81,12 @@ class DatasetSpec:
     batch_key: str | None = None
     citation: str = ""
     license: str = ""
+    data: str = "cells"
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name)
+        if self.data not in DATA_KINDS:
+            raise ValueError(f"dataset {self.name!r}: data {self.data!r} is not one of {DATA_KINDS}")
 
 
 @dataclass(frozen=True)
@@ -114,11 +120,21 @@ class TaskSpec:
     #: ``predict(test)`` may name anything. ``markers``: ``fit(train, label_key)`` then
     #: ``markers(train, label_key, n)`` scored against the dataset's true markers.
     scoring: str = "supervised"
+    #: what the task's datasets yield (see :data:`DATA_KINDS`)
+    data: str = "cells"
+    #: how the callers fit, query and score its models: a lazy reference to a
+    #: :class:`cellzoo.tasks.Dispatch`; empty: the built-in one of ``scoring``
+    dispatch: str | Any = ""
 
     def __post_init__(self) -> None:
         _check_name("task", self.name)
-        if self.scoring not in SCORINGS:
-            raise ValueError(f"task {self.name!r}: scoring {self.scoring!r} is not one of {SCORINGS}")
+        if self.scoring not in SCORINGS and not self.dispatch:
+            raise ValueError(
+                f"task {self.name!r}: scoring {self.scoring!r} is not one of {SCORINGS}; a task with another "
+                "scoring names its own dispatch"
+            )
+        if self.data not in DATA_KINDS:
+            raise ValueError(f"task {self.name!r}: data {self.data!r} is not one of {DATA_KINDS}")
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,14 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .. import tasks
 from ..data.splits import Split, make_splits
 from ..errors import ProtocolError
 from ..fileio import write_json
 from ..protocols import capability
 from ..seeding import seed_everything
 from ..specs import resolve
+from ..tasks import dispatch_of
 from .plan import Plan, PlannedDataset, PlannedModel, config_hash
 from .records import (
     SCHEMA,
@@ -59,7 +61,7 @@ from .records import (
 #: lines of a crashed run's log kept in its record
 LOG_TAIL_LINES = 30
 #: genes per class a markers run asks for and keeps in its record (the largest k any marker metric reads)
-MARKERS_PER_CLASS = 50
+MARKERS_PER_CLASS = tasks.MARKERS_PER_CLASS
 
 
 @dataclass
@@ -170,11 +172,12 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     from ..registry import create_model
 
     data, split, scoring = job.dataset, job.split, plan.task.scoring
+    dispatch = dispatch_of(plan.task)
     y_train = data.labels[split.train]
-    if scoring == "unsupervised":
-        train = unlabelled_cells(data.adata, split.train, data.label_columns)
-    else:
+    if dispatch.takes_labels:
         train = labelled_cells(data.adata, split.train, data.label_key)
+    else:
+        train = unlabelled_cells(data.adata, split.train, data.label_columns)
     seed_everything(job.seed)  # models should seed themselves from config.seed; this covers those that do not
     model = create_model(job.model.name, **job.model.overrides_for(job.seed))
     missing = [m for m in plan.task.protocol if not callable(getattr(model, m, None))]
@@ -186,18 +189,16 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     solves = capability(model, "requires_solution")
 
     start = time.perf_counter()
-    if scoring == "unsupervised":
-        model.fit(train)
-    else:
-        model.fit(train, data.label_key)
+    dispatch.fit(model, train, data.label_key)
     fit_seconds = time.perf_counter() - start
     torch = sys.modules.get("torch")
     common = {"status": "ok", "fit_seconds": fit_seconds, "torch_threads": torch.get_num_threads() if torch else None}
 
     if scoring == "markers":
         start = time.perf_counter()
-        extra = {"solution": data.markers} if solves else {}
-        ranked = checked_markers(model.markers(train, data.label_key, n=MARKERS_PER_CLASS, **extra), job.model.name)
+        ranked = checked_markers(
+            dispatch.output(model, train, label_key=data.label_key, solution=data.markers), job.model.name
+        )
         seconds = time.perf_counter() - start
         return {
             **common,
@@ -211,7 +212,7 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     y_test = data.labels[split.test]
     test = unlabelled_cells(data.adata, split.test, data.label_columns)
     start = time.perf_counter()
-    prediction = model.predict(test, solution=y_test.copy()) if solves else model.predict(test)
+    prediction = dispatch.output(model, test, solution=y_test.copy())
     predict_seconds = time.perf_counter() - start
 
     y_pred = predicted_labels(
@@ -220,7 +221,7 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
         np.unique(y_train),
         job.model.name,
         # cluster names of an unsupervised model are not training classes
-        allow_unseen=solves or scoring == "unsupervised",
+        allow_unseen=solves or dispatch.allows_unseen,
     )
     metrics = {spec.name: float(resolve(spec.function)(y_test, prediction)) for spec in plan.metrics}
     tables = {spec.name: resolve(spec.function)(y_test, prediction) for spec in plan.tables}

@@ -47,23 +47,11 @@ def _recorded_label_key(adata: Any) -> str | None:
 
 
 def fit_model(model: Any, data: Any, label_key: str | None) -> Any:
-    """Call the model's ``fit`` with labels when its protocol takes them (annotate, generate) and without otherwise."""
-    import inspect
+    """Fit ``model`` as its task's dispatch says (with labels for annotate and markers, without for discover)."""
+    from ..registry import task_spec
+    from ..tasks import dispatch_of
 
-    from ..errors import InputError, ProtocolError
-
-    fit = getattr(model, "fit", None)
-    if fit is None:
-        raise ProtocolError(f"model {model.name!r} has no fit() method, so `cellzoo train` cannot train it")
-    if "label_key" in inspect.signature(fit).parameters:
-        if label_key is None:
-            columns = ", ".join(map(str, list(getattr(data, "obs", {}).keys())[:20])) or "(none)"
-            raise InputError(
-                f"model {model.name!r} learns from labels but no label column is known for this dataset; "
-                f"pass --label-key COLUMN (columns of obs: {columns})"
-            )
-        return fit(data, label_key=label_key)
-    return fit(data)
+    return dispatch_of(task_spec(model.spec.task)).fit(model, data, label_key)
 
 
 def _shape_text(data: Any) -> str:

@@ -55,6 +55,8 @@ def load_dataset(name_or_path: str | os.PathLike[str], label_key: str | None = N
     except ValueError:  # builtins without a signature: let the call itself complain
         pass
     adata = loader(**params)
+    if spec.data == "images":
+        return checked_images(adata, name)
     import anndata as ad
 
     if not isinstance(adata, ad.AnnData):
@@ -63,6 +65,29 @@ def load_dataset(name_or_path: str | os.PathLike[str], label_key: str | None = N
         )
     declared = None if spec.input_state in (None, "auto") else spec.input_state
     return _record(adata, dataset=name, label_key=label_key or spec.label_key, input_state=declared)
+
+
+def checked_images(images: Any, dataset: str) -> list[np.ndarray]:
+    """An image set as a list of numpy arrays (H × W or H × W × C, finite), or a :class:`PluginError`."""
+    if isinstance(images, np.ndarray) and images.ndim in (3, 4):
+        images = list(images)
+    if not isinstance(images, (list, tuple)) or not images:
+        raise PluginError(
+            f"the loader of image dataset {dataset!r} returned {type(images).__name__}; it must return a non-empty "
+            "list of numpy arrays (height × width or height × width × channels)"
+        )
+    out = []
+    for i, image in enumerate(images):
+        array = np.asarray(image)
+        if array.ndim not in (2, 3) or min(array.shape[:2]) < 1 or array.dtype.kind not in "uif":
+            raise PluginError(
+                f"image {i} of dataset {dataset!r} has shape {array.shape} and dtype {array.dtype}; expected a "
+                "numeric array of height × width or height × width × channels"
+            )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise PluginError(f"image {i} of dataset {dataset!r} holds NaN or infinite values")
+        out.append(array)
+    return out
 
 
 def get_dataset(name: str, **params: Any) -> anndata.AnnData:

@@ -105,10 +105,17 @@ class ContractCase:
         on (as the benchmark ranks them), a prediction is made for new cells."""
         return self.train_data(sparse) if self.scoring == "markers" else self.query_data(sparse)
 
+    @property
+    def dispatch(self):
+        """How the callers fit and query models of this task (:mod:`cellzoo.tasks`)."""
+        from ..registry import task_spec
+        from ..tasks import SUPERVISED, dispatch_of
+
+        return dispatch_of(task_spec(self.spec.task)) if self.scoring is not None else SUPERVISED
+
     def fit(self, model, adata):
-        if self.scoring == "unsupervised":
-            return model.fit(unlabelled(adata))
-        return model.fit(adata, LABEL_KEY)
+        dispatch = self.dispatch
+        return dispatch.fit(model, adata if dispatch.takes_labels else unlabelled(adata), LABEL_KEY)
 
     def fresh_fit(self, sparse: bool = False):
         return self.fit(self.build(), self.train_data(sparse=sparse))

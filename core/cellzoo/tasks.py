@@ -1,0 +1,102 @@
+"""How a task fits a model, asks it for its output and scores that output: one place for all callers.
+
+``cellzoo train``, ``cellzoo build`` (a registry recipe), the benchmark harness and the contract
+suite all go through :func:`dispatch_of`. A :class:`~cellzoo.TaskSpec` names its dispatch
+(``dispatch="package.module:OBJECT"``) or takes the built-in one of its ``scoring``; a new task
+family is one TaskSpec and, if its models are used differently, one :class:`Dispatch` subclass
+— no edit to the callers.
+
+The built-in scorings:
+
+* ``supervised`` — ``fit(cells, label_key)``; the output is ``predict(cells)``, scored against
+  the true labels (controls that ``requires_solution`` are given them);
+* ``unsupervised`` — ``fit(cells)`` without labels; the output is ``predict(cells)``, whose names
+  need not be training classes;
+* ``markers`` — ``fit(cells, label_key)``; the output is ``markers(cells, label_key, n)``, scored
+  against the dataset's true markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InputError, ProtocolError
+from .protocols import capability
+from .specs import resolve
+
+#: genes per class a ``markers`` output is asked for
+MARKERS_PER_CLASS = 50
+
+
+class Dispatch:
+    """How the callers use a model of one task; the defaults are the ``supervised`` scoring's."""
+
+    #: whether ``fit`` takes the label column
+    takes_labels: bool = True
+    #: whether an output may name classes the training cells did not have
+    allows_unseen: bool = False
+
+    def fit(self, model: Any, data: Any, label_key: str | None) -> Any:
+        """Train ``model`` on ``data`` (labels from ``label_key`` when the task learns them)."""
+        fit = getattr(model, "fit", None)
+        if not callable(fit):
+            raise ProtocolError(f"model {_name(model)!r} has no fit() method, so it cannot be trained")
+        if not self.takes_labels:
+            return fit(data)
+        if label_key is None:
+            columns = ", ".join(map(str, list(getattr(data, "obs", {}).keys())[:20])) or "(none)"
+            raise InputError(
+                f"model {_name(model)!r} learns from labels but no label column is known for this dataset; "
+                f"pass --label-key COLUMN (columns of obs: {columns})"
+            )
+        return fit(data, label_key)
+
+    def output(self, model: Any, data: Any, *, label_key: str | None = None, solution: Any = None) -> Any:
+        """What the task scores: the model's prediction on ``data`` (controls are given ``solution``)."""
+        if capability(model, "requires_solution"):
+            return model.predict(data, solution=solution)
+        return model.predict(data)
+
+    def can_predict(self, model: Any) -> bool:
+        """Whether the model gives a per-cell prediction that held-out labels can score."""
+        return callable(getattr(model, "predict", None))
+
+
+class Unsupervised(Dispatch):
+    takes_labels = False
+    allows_unseen = True
+
+
+class Markers(Dispatch):
+    allows_unseen = True
+
+    def output(self, model: Any, data: Any, *, label_key: str | None = None, solution: Any = None) -> Any:
+        extra = {"solution": solution} if capability(model, "requires_solution") else {}
+        ranked = model.markers(data, label_key, n=MARKERS_PER_CLASS, **extra)
+        if not isinstance(ranked, Mapping):
+            raise ProtocolError(
+                f"model {_name(model)!r} returned {type(ranked).__name__} from markers(); "
+                "it must return {class: [gene, ...]}"
+            )
+        return ranked
+
+    def can_predict(self, model: Any) -> bool:
+        return False
+
+
+SUPERVISED, UNSUPERVISED, MARKERS = Dispatch(), Unsupervised(), Markers()
+#: the dispatch of each built-in scoring
+BY_SCORING: dict[str, Dispatch] = {"supervised": SUPERVISED, "unsupervised": UNSUPERVISED, "markers": MARKERS}
+
+
+def dispatch_of(task: Any) -> Dispatch:
+    """The :class:`Dispatch` of a :class:`~cellzoo.TaskSpec`: its own, or its scoring's."""
+    if task.dispatch:
+        found = resolve(task.dispatch)
+        return found() if isinstance(found, type) else found
+    return BY_SCORING[task.scoring]
+
+
+def _name(model: Any) -> str:
+    return getattr(model, "name", type(model).__name__)
