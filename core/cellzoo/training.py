@@ -8,7 +8,6 @@ it, so listing the zoo stays fast.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -19,24 +18,12 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from .data.splits import validation_split as validation_split
 from .errors import CellzooError, ConfigError, InputError
 from .model import Annotator
+from .seeding import seed_everything as seed_everything
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (all devices); make cuDNN deterministic.
-
-    Fully deterministic algorithms everywhere (``torch.use_deterministic_algorithms``) are not
-    switched on: they make some CUDA kernels raise or crawl, which is not cheap.
-    """
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
 
 
 def _available_devices() -> list[str]:
@@ -381,26 +368,6 @@ def _to_numpy(out: Any) -> Any:
 
 
 # -- recipes shared by the torch classifiers -------------------------------------------------
-
-
-def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified ``(train_rows, val_rows)``: about ``fraction`` of each class's cells held out.
-
-    Classes with fewer than two cells stay entirely in training, so a rare type is never lost
-    to the validation set.
-    """
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    y_perm = y[order]
-    # rank of each cell within its class, in shuffled order (vectorised, no loop over cells)
-    sort = np.argsort(y_perm, kind="stable")
-    counts = np.bincount(y_perm)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(len(y), dtype=np.int64)
-    rank[sort] = np.arange(len(y)) - np.repeat(starts, counts)
-    n_val = np.where(counts >= 2, np.floor(counts * fraction + 0.5), 0).astype(np.int64)
-    held = rank < n_val[y_perm]
-    return np.sort(order[~held]), np.sort(order[held])
 
 
 def steps_per_epoch(n_cells: int, batch_size: int) -> int:
