@@ -42,6 +42,8 @@ _API: dict[str, str] = {
     "Annotator": "model",
     "Annotation": "model",
     "check_state_keys": "model",
+    "TrainingConfig": "trainconfig",
+    "TorchAnnotator": "training",
     # data contract
     "InputContract": "data.contract",
     "prepare_input": "data.contract",

@@ -1,6 +1,9 @@
 """Shared torch plumbing for every model family: seeding, devices, batching, early stopping, the
 classifier training loop, batched inference, and the base class of torch annotators.
 
+:class:`TorchAnnotator` is the base of a torch ``annotate`` model; its config inherits
+:class:`TrainingConfig` (defined in the torch-free :mod:`cellzoo.trainconfig`, re-exported here).
+
 This is the one core module that imports torch at import time; nothing else in the core imports
 it, so listing the zoo stays fast.
 """
@@ -22,8 +25,10 @@ from .data.splits import validation_split as validation_split
 from .errors import CellzooError, ConfigError, InputError
 from .model import Annotator
 from .seeding import seed_everything as seed_everything
-
-DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
+from .trainconfig import DEVICE_KINDS as DEVICE_KINDS
+from .trainconfig import MONITORS as MONITORS
+from .trainconfig import TrainingConfig as TrainingConfig
+from .trainconfig import device_problem
 
 
 def _available_devices() -> list[str]:
@@ -40,9 +45,10 @@ def select_device(pref: str | torch.device = "auto") -> torch.device:
     if isinstance(pref, torch.device):
         pref = str(pref)
     pref = str(pref).strip().lower()
+    problem = device_problem(pref)
+    if problem is not None:
+        raise ConfigError(problem)
     kind, _, ordinal = pref.partition(":")
-    if kind not in DEVICE_KINDS or (ordinal and (kind != "cuda" or not ordinal.isdigit())):
-        raise ConfigError(f"device {pref!r} is not one of {', '.join(DEVICE_KINDS)} (or cuda:N)")
     available = _available_devices()
     if kind == "auto":
         if torch.cuda.is_available():
@@ -431,10 +437,13 @@ def training_summary(history: TrainHistory | None, planned_epochs: int | None, v
 class TorchAnnotator(Annotator):
     """An :class:`~cellzoo.Annotator` whose learned state is one torch module, ``self.net``.
 
-    A subclass builds ``self.net`` in ``_fit`` (recording ``history``, ``planned_epochs`` and
-    ``validation_cells`` from :func:`train_classifier` and :func:`training_plan`) and again, untrained,
-    in ``restore_artifact_state``; saving the module's tensors, loading them strictly and recording
-    the training in ``config.json`` are done here.
+    Its config is a :class:`TrainingConfig` (a subclass adding the architecture's fields). A
+    subclass builds ``self.net`` in ``_fit`` and trains it with :meth:`train_net` (which records
+    ``history``, ``planned_epochs`` and ``validation_cells``), and builds it again, untrained, in
+    ``restore_artifact_state``; ``_predict_proba`` runs it (:func:`predict_in_batches`). Saving the
+    module's tensors, loading them strictly and recording the training in ``config.json`` are done
+    here. An exportable model also returns the eval-mode module of :meth:`infer` from
+    ``export_module()`` (see :mod:`cellzoo.protocols` for every optional capability).
     """
 
     def __init__(self, config: Any = None):
@@ -448,14 +457,16 @@ class TorchAnnotator(Annotator):
     def is_fitted(self) -> bool:
         return super().is_fitted and self.net is not None
 
-    def train_net(self, X: Any, y: np.ndarray, desc: str) -> None:
+    def train_net(self, X: Any, y: np.ndarray, desc: str | None = None) -> None:
         """Train ``self.net`` on ``X`` (cells × inputs) and class codes ``y`` with the config's recipe.
 
         Adam (``lr``, ``betas``, ``eps``, ``weight_decay``) on cross-entropy in batches of
         ``batch_size``; the validation split and epoch floor of :func:`training_plan`; early stopping
         on the validation ``monitor`` (``patience``, ``min_delta``); :meth:`lr_scheduler` if any.
+        ``desc`` labels the progress bar (default: the model's name).
         """
         cfg = self.config
+        desc = self.name if desc is None else desc
         train_rows, val_rows, epochs = training_plan(y, cfg)
         self.planned_epochs, self.validation_cells = epochs, len(val_rows)
         X_val = y_val = early = None

@@ -1,8 +1,10 @@
-"""``cellzoo new-plugin NAME``: a ready-to-install plugin package that adds one ``annotate`` model.
+"""``cellzoo new-plugin NAME [--torch]``: a ready-to-install plugin package that adds one ``annotate`` model.
 
-The files come from ``cellzoo/templates/plugin/`` (``*.tmpl``, with ``{{placeholders}}``); the
-folder ``src/package/`` becomes the Python package ``src/cellzoo_<name>``, the layout of the
-zoo's own plugins.
+The files come from ``cellzoo/templates/plugin/`` (``*.tmpl``, with ``{{placeholders}}``): a
+nearest-centroid model in numpy. With ``--torch``, the files of ``templates/plugin-torch/`` are laid
+over them: a torch model on :class:`cellzoo.training.TorchAnnotator` whose config inherits
+:class:`cellzoo.TrainingConfig`, exportable to ONNX. The folder ``src/package/`` becomes the Python
+package ``src/cellzoo_<name>``, the layout of the zoo's own plugins.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from ..errors import ConfigError
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
 TEMPLATE = "plugin"
+#: laid over TEMPLATE by ``--torch`` (a file here replaces the file of the same path there)
+TORCH_TEMPLATE = "plugin-torch"
 PACKAGE_DIR = "package"
 
 
@@ -56,19 +60,23 @@ def _template_files(root) -> Iterator[tuple[tuple[str, ...], str]]:
             yield (entry.name[: -len(".tmpl")],), entry.read_text(encoding="utf-8")
 
 
-def plugin_files(name: str) -> dict[str, str]:
-    """Relative path → content of every file of the new plugin."""
+def plugin_files(name: str, torch: bool = False) -> dict[str, str]:
+    """Relative path → content of every file of the new plugin (``torch``: the torch template)."""
     values = template_values(name)
-    root = resources.files("cellzoo").joinpath("templates", TEMPLATE)
+    templates = resources.files("cellzoo").joinpath("templates")
     files = {}
-    for parts, text in _template_files(root):
-        parts = tuple(values["package"] if part == PACKAGE_DIR else part for part in parts)
-        files["/".join(parts)] = render(text, values)
-    return files
+    for template in (TEMPLATE, TORCH_TEMPLATE) if torch else (TEMPLATE,):
+        for parts, text in _template_files(templates.joinpath(template)):
+            parts = tuple(values["package"] if part == PACKAGE_DIR else part for part in parts)
+            files["/".join(parts)] = render(text, values)
+    return dict(sorted(files.items()))
 
 
-def write_plugin(name: str, directory: str | Path | None = None) -> Path:
-    """Write the plugin package for ``name`` into ``directory`` (default ``./cellzoo-<name>``)."""
+def write_plugin(name: str, directory: str | Path | None = None, torch: bool = False) -> Path:
+    """Write the plugin package for ``name`` into ``directory`` (default ``./cellzoo-<name>``).
+
+    ``torch``: the torch template (a :class:`~cellzoo.training.TorchAnnotator` model).
+    """
     from ..fileio import atomic_dir
     from ..registry import list_models
 
@@ -79,7 +87,7 @@ def write_plugin(name: str, directory: str | Path | None = None) -> Path:
             "cannot provide the same name, so choose another one"
         )
     target = Path(directory) if directory is not None else Path(values["distribution"])
-    files = plugin_files(name)
+    files = plugin_files(name, torch=torch)
     with atomic_dir(target) as tmp:
         for relative, text in files.items():
             path = tmp / relative
@@ -96,8 +104,17 @@ def write_plugin(name: str, directory: str | Path | None = None) -> Path:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to create [default: ./cellzoo-NAME]; it must not exist or be empty.",
 )
-def new_plugin_command(name: str, out: Path | None) -> None:
+@click.option(
+    "--torch",
+    "torch_template",
+    is_flag=True,
+    help="A torch model (TorchAnnotator, a TrainingConfig config, ONNX export) instead of the numpy one.",
+)
+def new_plugin_command(name: str, out: Path | None, torch_template: bool) -> None:
     """Create a plugin package that adds the annotate model NAME, ready to `pip install -e`.
+
+    The default template is a nearest-centroid model in numpy; --torch writes a small torch
+    classifier that trains with cellzoo's recipe, saves, loads and exports to ONNX.
 
     \b
     cellzoo new-plugin mymethod
@@ -105,9 +122,10 @@ def new_plugin_command(name: str, out: Path | None) -> None:
     pytest cellzoo-mymethod/tests
     cellzoo bench --task annotate --dataset pbmc68k_reduced --models mymethod,logreg,linear_svm
     """
-    target = write_plugin(name, out)
+    target = write_plugin(name, out, torch=torch_template)
     values = template_values(name)
-    click.echo(f"created {target}/ with model {name!r} (package {values['package']}, class {values['class_name']})")
+    kind = "torch model" if torch_template else "model"
+    click.echo(f"created {target}/ with {kind} {name!r} (package {values['package']}, class {values['class_name']})")
     click.echo("next:")
     click.echo(f"  pip install -e {target}")
     click.echo(f"  pytest {target / 'tests'}")

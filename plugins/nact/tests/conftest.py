@@ -1,4 +1,7 @@
-"""Shared fixtures of the N-ACT tests: a zoo holding only the plugins they need, and tiny simulated data."""
+"""Shared fixtures of the N-ACT tests: a zoo holding only the plugins they need, and tiny simulated data.
+
+The isolated ``$CELLZOO_HOME``, ``zoo_pm`` and single-threaded torch come from cellzoo's pytest plugin.
+"""
 
 from __future__ import annotations
 
@@ -14,28 +17,12 @@ import cellzoo_scdata.plugin
 TINY = dict(epochs=8, batch_size=32, lr=1e-3, ffn_width=16, n_markers=10, resolution=0.5)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    # tiny models on a shared 2-core machine: a second intra-op thread only adds contention
-    torch = pytest.importorskip("torch")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CELLZOO_HOME", str(tmp_path_factory.mktemp("cellzoo_home")))
-
-
-@pytest.fixture(autouse=True)
-def zoo():
-    pm = cellzoo.ZooPluginManager(discover=False)
-    pm.register(cellzoo_nact.plugin, name="nact", distribution="cellzoo-nact")
-    pm.register(cellzoo_scdata.plugin, name="scdata", distribution="cellzoo-scdata")
-    with cellzoo.use_plugin_manager(pm):
-        yield pm
+def zoo(zoo_pm):
+    """Only the built-in, N-ACT and scdata plugins (``zoo_pm`` comes from cellzoo's pytest plugin)."""
+    zoo_pm.register(cellzoo_nact.plugin, name="nact", distribution="cellzoo-nact")
+    zoo_pm.register(cellzoo_scdata.plugin, name="scdata", distribution="cellzoo-scdata")
+    return zoo_pm
 
 
 def simulate(n_cells: int = 360, seed: int = 0):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cellzoo.errors import ConfigError
-
-#: what early stopping can watch on the validation cells
-MONITORS = ("loss", "accuracy")
+from cellzoo import TrainingConfig
 
 
 @dataclass(frozen=True)
-class ActinnConfig:
+class ActinnConfig(TrainingConfig):
     """Architecture, preprocessing and training recipe of ACTINN.
 
     Defaults are the PyTorch port's: hidden layers 100-50-25 with ReLU, Adam (lr 1e-4,
@@ -21,17 +18,18 @@ class ActinnConfig:
     of variation. Two additions are ours (see the README): ``min_steps=5000`` raises the epochs of
     small data sets so that they get enough optimizer steps (large ones keep 50 epochs), and
     early stopping on a stratified validation split, which runs only when that split has at
-    least ``min_val_cells`` cells (``val_fraction=0`` turns it off).
+    least ``min_val_cells`` cells (``val_fraction=0`` turns it off). The training fields (seed,
+    epochs, batch_size, lr, betas, eps, weight_decay, min_steps, val_fraction, min_val_cells,
+    patience, min_delta, monitor, device) are :class:`cellzoo.TrainingConfig`'s.
     """
 
-    seed: int = 0
-    hidden: tuple[int, ...] = (100, 50, 25)
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
+    # -- the training recipe: TrainingConfig's fields, with ACTINN's defaults where they differ
+    #: Adam's (L2) weight decay, as in the reference
     weight_decay: float = 5e-3
+    #: at least this many optimizer steps, whatever ``epochs`` says (epochs are raised for small data)
+    min_steps: int = 5000
+    # -- ACTINN's own
+    hidden: tuple[int, ...] = (100, 50, 25)
     #: the learning rate is multiplied by ``lr_decay`` every ``decay_every`` mini-batches
     lr_decay: float = 0.95
     decay_every: int = 1000
@@ -39,33 +37,16 @@ class ActinnConfig:
     scale_to: float = 20000.0
     #: genes are kept when total expression and CV lie within these training-set percentiles
     gene_percentiles: tuple[float, float] = (1.0, 99.0)
-    #: at least this many optimizer steps, whatever ``epochs`` says (epochs are raised for small data)
-    min_steps: int = 5000
-    #: share of the training cells held out (stratified) for early stopping; 0 disables it
-    val_fraction: float = 0.1
-    #: early stopping only runs when the held-out share has at least this many cells (else all cells train)
-    min_val_cells: int = 256
-    patience: int = 10
-    min_delta: float = 0.0
-    #: what early stopping watches on the validation cells: "loss" (cross-entropy) or "accuracy"
-    monitor: str = "loss"
-    #: "auto" (CUDA when available), "cpu", "cuda", ...
-    device: str = "auto"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         object.__setattr__(self, "gene_percentiles", tuple(float(p) for p in self.gene_percentiles))
         problems = []
         if not self.hidden or min(self.hidden) < 1:
             problems.append(f"hidden={self.hidden!r} must be one or more positive layer widths")
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            problems.append(f"betas={self.betas!r} must be two numbers in [0, 1)")
-        for key in ("epochs", "batch_size", "decay_every", "patience"):
-            if int(getattr(self, key)) < 1:
-                problems.append(f"{key}={getattr(self, key)!r} must be at least 1")
-        if not self.lr > 0:
-            problems.append(f"lr={self.lr!r} must be positive")
+        if int(self.decay_every) < 1:
+            problems.append(f"decay_every={self.decay_every!r} must be at least 1")
         if not 0.0 < self.lr_decay <= 1.0:
             problems.append(f"lr_decay={self.lr_decay!r} must be in (0, 1]")
         if not self.scale_to > 0:
@@ -75,11 +56,4 @@ class ActinnConfig:
             problems.append(
                 f"gene_percentiles={self.gene_percentiles!r} must be (low, high) with 0 <= low < high <= 100"
             )
-        if not 0.0 <= self.val_fraction < 1.0:
-            problems.append(f"val_fraction={self.val_fraction!r} must be in [0, 1)")
-        if self.min_steps < 0 or self.min_val_cells < 0:
-            problems.append(f"min_steps={self.min_steps!r} and min_val_cells={self.min_val_cells!r} must be >= 0")
-        if self.monitor not in MONITORS:
-            problems.append(f"monitor={self.monitor!r} must be one of {MONITORS}")
-        if problems:
-            raise ConfigError("invalid actinn configuration: " + "; ".join(problems))
+        self.reject(problems)

@@ -13,7 +13,7 @@ import numpy as np
 
 from cellzoo import ZooModel
 from cellzoo.errors import ArtifactError, InputError, NotFittedError
-from cellzoo_scanna import Scanna, ScannaConfig
+from cellzoo_scanna import Scanna
 
 from .config import NactConfig
 from .discovery import Discovery, _cluster_order, labels_from_names
@@ -96,22 +96,7 @@ class Nact(ZooModel):
             )
 
     def _new_scanna(self) -> Scanna:
-        cfg = self.config
-        return Scanna(
-            ScannaConfig(
-                seed=cfg.seed,
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                ffn_width=cfg.ffn_width,
-                val_fraction=cfg.val_fraction,
-                patience=cfg.patience,
-                masking_fraction=cfg.masking_fraction,
-                min_steps=cfg.min_steps,
-                input_state=cfg.input_state,
-                device=cfg.device,
-            )
-        )
+        return Scanna(self.config.scanna_config())
 
     def _marker_table(self, adata: anndata.AnnData) -> MarkerTable:
         if self.config.marker_table != "declared":
