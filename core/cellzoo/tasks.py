@@ -25,7 +25,7 @@ from .errors import InputError, ProtocolError
 from .protocols import capability
 from .specs import resolve
 
-#: genes per class a ``markers`` output is asked for
+#: genes per class a ``markers`` output is asked for (and a run keeps; the largest k any marker metric reads)
 MARKERS_PER_CLASS = 50
 
 

@@ -39,14 +39,13 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .. import tasks
 from ..data.splits import Split, make_splits
 from ..errors import ProtocolError
 from ..fileio import write_json
 from ..protocols import capability
 from ..seeding import seed_everything
 from ..specs import resolve
-from ..tasks import dispatch_of
+from ..tasks import MARKERS_PER_CLASS, dispatch_of
 from .plan import Plan, PlannedDataset, PlannedModel, config_hash
 from .records import (
     SCHEMA,
@@ -60,8 +59,6 @@ from .records import (
 
 #: lines of a crashed run's log kept in its record
 LOG_TAIL_LINES = 30
-#: genes per class a markers run asks for and keeps in its record (the largest k any marker metric reads)
-MARKERS_PER_CLASS = tasks.MARKERS_PER_CLASS
 
 
 @dataclass
