@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(foreach s,$(SUITES),$(BIN)/cellzoo bench benchmarks/$(s).toml -o benchmarks/results/$(s) &&) true
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/predict_vs_run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

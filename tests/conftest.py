@@ -11,9 +11,33 @@ from pathlib import Path
 
 import pytest
 
+import cellzoo
 from cellzoo.constants import DISABLE_PLUGINS_ENV, STRICT_PLUGINS_ENV
+from cellzoo.plugins import use_plugin_manager
 
 EXAMPLE_PLUGIN_DIR = Path(__file__).parent / "example_plugin"
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo():
+    """A plugin manager holding only the tiny models of ``tests/tiny_models.py``."""
+    import tiny_models
+
+    with use_plugin_manager(tiny_models.make_zoo()) as pm:
+        yield pm
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_zoo):
+    """``tinyatt`` trained on 90 cells (an exportable torch annotator with an attention output)."""
+    import tiny_models
+
+    return tiny_models.train()
+
+
+@pytest.fixture(scope="module")
+def tiny_artifact(tiny_model, tmp_path_factory) -> Path:
+    return cellzoo.save(tiny_model, tmp_path_factory.mktemp("art") / "tinyatt")
 
 
 @pytest.fixture(autouse=True)

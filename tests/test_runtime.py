@@ -5,7 +5,6 @@ The model is the tiny attention annotator of ``tests/test_export.py``, exported 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,29 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import tiny_models as tiny
 from click.testing import CliRunner
 
-import cellzoo
 from cellzoo.errors import ArtifactError, ConfigError, GeneAlignmentError, InputError
 from cellzoo.export import EXPORT_FILE, FROM_COUNTS_FILE, export_onnx
 from cellzoo.paths import home
-from cellzoo.plugins import use_plugin_manager
 from cellzoo.runtime import ProviderFallbackWarning, Session, annotate_adata, annotate_h5ad
 from cellzoo.runtime import annotate as annotate_module
 from cellzoo.testing import log1p_normalised, tiny_annotate_adata, z_scored
 
-
-def _tiny_models():
-    """The models of test_export.py (a sibling test module, loaded by path)."""
-    path = Path(__file__).with_name("test_export.py")
-    spec = importlib.util.spec_from_file_location("cellzoo_tests_tiny_models", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny = _tiny_models()
 N_GENES = tiny.N_GENES
 LABEL = "cellzoo_tinyatt_label"
 PROBA = "cellzoo_tinyatt_proba"
@@ -48,19 +34,18 @@ ATTENTION = "cellzoo_tinyatt_attention"
 
 
 @pytest.fixture(scope="module")
-def zoo():
-    with use_plugin_manager(tiny.make_zoo()) as pm:
-        yield pm
+def zoo(tiny_zoo):
+    return tiny_zoo
 
 
 @pytest.fixture(scope="module")
-def model(zoo):
-    return tiny.train()
+def model(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
-def artifact(model, tmp_path_factory) -> Path:
-    return cellzoo.save(model, tmp_path_factory.mktemp("art") / "tinyatt")
+def artifact(tiny_artifact) -> Path:
+    return tiny_artifact
 
 
 @pytest.fixture(scope="module")

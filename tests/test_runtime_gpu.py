@@ -6,17 +6,15 @@ provider does not start. Run with ``pytest -m gpu tests/test_runtime_gpu.py`` on
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import anndata
 import numpy as np
 import pytest
+import tiny_models as tiny
 
 from cellzoo.errors import ConfigError
 from cellzoo.export import EXPORT_FILE, FP16_FILE, export_onnx
-from cellzoo.plugins import use_plugin_manager
 from cellzoo.runtime import Session, annotate_h5ad
 from cellzoo.testing import tiny_annotate_adata
 
@@ -26,27 +24,9 @@ pytestmark = pytest.mark.gpu
 CUDA_ATOL = 2e-3
 
 
-def _tiny_models():
-    path = Path(__file__).with_name("test_export.py")
-    spec = importlib.util.spec_from_file_location("cellzoo_tests_tiny_models_gpu", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny = _tiny_models()
-
-
 @pytest.fixture(scope="module")
-def zoo():
-    with use_plugin_manager(tiny.make_zoo()) as pm:
-        yield pm
-
-
-@pytest.fixture(scope="module")
-def model(zoo):
-    return tiny.train()
+def model(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

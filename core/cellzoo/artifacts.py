@@ -32,7 +32,7 @@ import numpy as np
 from .constants import __version__
 from .errors import ArtifactError, ConfigError, IntegrityError, NotFittedError, UnknownNameError
 from .fileio import atomic_dir
-from .protocols import capability
+from .protocols import capability, has_capability
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -381,7 +381,7 @@ def load_artifact(directory: str | os.PathLike[str], *, verify_hashes: bool = Tr
     except ArtifactError as exc:
         raise ArtifactError(f"{directory / WEIGHTS_FILE}: {exc}") from exc
     # A plugin whose load_state_tensors is lax would silently drop tensors; check it here too.
-    loaded = set(model.state_tensors())
+    loaded = set(model.state_names() if has_capability(model, "state_names") else model.state_tensors())
     if loaded != set(tensors):
         raise ArtifactError(
             f"{directory / WEIGHTS_FILE} holds tensors {sorted(set(tensors) - loaded)[:10]} that model {arch!r} "
@@ -743,7 +743,7 @@ def verify(
     first = next(iter(inputs.values()), np.zeros(0))
     report = VerifyReport(source=source, n=int(first.shape[0]) if first.ndim else 1, atol=atol, rtol=rtol)
     for name in sorted(set(expected) | set(got)):
-        report.checks.append(_compare(name, got.get(name), expected.get(name), atol, rtol))
+        report.checks.append(compare_output(name, got.get(name), expected.get(name), atol, rtol))
     if strict and not report.passed:
         raise IntegrityError(f"the model no longer reproduces its golden outputs.\n{report.summary()}")
     return report
@@ -780,7 +780,8 @@ def _as_loaded_model(obj: Any) -> tuple[Any, str]:
     return obj, f"local-dir:{obj.artifact_dir}"
 
 
-def _compare(name: str, got: Any, expected: np.ndarray | None, atol: float, rtol: float) -> OutputCheck:
+def compare_output(name: str, got: Any, expected: np.ndarray | None, atol: float, rtol: float) -> OutputCheck:
+    """Output ``name`` against its expected array: within ``atol + rtol·|expected|`` everywhere (NaN only where expected)."""
     if expected is None:
         return OutputCheck(name, tuple(np.shape(got)), math.inf, math.inf, False, "not in the golden set")
     if got is None:
@@ -802,7 +803,11 @@ def _compare(name: str, got: Any, expected: np.ndarray | None, atol: float, rtol
     scale = np.abs(e)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(scale > 0, diff / scale, np.where(diff > 0, np.inf, 0.0))
-    ok = bool(np.all(diff <= atol + rtol * np.nan_to_num(scale)))
-    return OutputCheck(
-        name, expected.shape, float(diff.max()), float(rel.max()), ok, "" if ok else "exceeds the tolerance"
+    bad = diff > atol + rtol * np.nan_to_num(scale)
+    ok = not bool(bad.any())
+    problem = (
+        ""
+        if ok
+        else f"exceeds the tolerance ({int(bad.sum())} of {bad.size} values beyond atol {atol:g} + rtol {rtol:g})"
     )
+    return OutputCheck(name, expected.shape, float(diff.max()), float(rel.max()), ok, problem)

@@ -216,4 +216,3 @@ def _warn_if_not_pinned(name: str, record: dict[str, Any], directory: Path) -> N
             f"({entry.hub.repo_id}@{entry.hub.revision[:12]}): it is {record.get('origin')}. Using the bundle as asked.",
             stacklevel=3,
         )
-

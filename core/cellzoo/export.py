@@ -73,6 +73,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .artifacts import compare_output
 from .errors import ConfigError, IntegrityError, NotFittedError, ProtocolError
 from .fileio import atomic_dir
 from .protocols import CAPABILITIES, capability
@@ -432,25 +433,10 @@ def _torch_outputs(module: nn.Module, x: np.ndarray, names: Sequence[str]) -> di
 def _compare(
     got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], atol: float, rtol: float
 ) -> tuple[bool, float, str]:
-    worst, problems = 0.0, []
-    for name, expected in want.items():
-        value = got.get(name)
-        if value is None:
-            problems.append(f"{name} missing")
-            continue
-        if value.shape != expected.shape:
-            problems.append(f"{name} has shape {value.shape}, torch gives {expected.shape}")
-            continue
-        if expected.size == 0:
-            continue
-        diff = np.abs(value.astype(np.float64) - expected.astype(np.float64))
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        worst = max(worst, float(diff.max()))
-        bad = diff > atol + rtol * np.abs(expected)
-        if bad.any():
-            problems.append(
-                f"{name}: {int(bad.sum())} of {bad.size} values beyond atol {atol:g} + rtol {rtol:g}·|torch|"
-            )
+    """All outputs of ``want`` against ``got``: passed, the largest difference, the problems."""
+    checks = [compare_output(name, got.get(name), expected, atol, rtol) for name, expected in want.items()]
+    worst = max((c.max_abs_diff for c in checks), default=0.0)
+    problems = [f"{c.name}: {c.problem}" for c in checks if not c.passed]
     return not problems, worst, "; ".join(problems)
 
 

@@ -101,7 +101,6 @@ def download(
     """
     from huggingface_hub import snapshot_download
 
-
     patterns = sorted(expected) if expected else list(ARTIFACT_PATTERNS)
     with atomic_dir(target, overwrite=True) as tmp:
         with hub_errors(repo_id, revision):
@@ -204,7 +203,6 @@ def hub_card(
     metrics) and, for a registry checkpoint, a section on the training data and pinning.
     """
     from huggingface_hub import ModelCard
-
 
     directory = Path(directory)
     config_json = read_config(directory)
@@ -371,7 +369,6 @@ def push(
     recorded in the artifact's recipe, else the repository name) to the new commit.
     """
     from huggingface_hub import CommitOperationAdd, HfApi
-
 
     if not REPO_ID.match(repo_id or ""):
         raise ConfigError(f"--repo must look like ORG/NAME (e.g. cellzoo/scanna.pbmc68k_reduced), got {repo_id!r}")

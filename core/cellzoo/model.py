@@ -16,15 +16,15 @@ Task protocols add methods on top (``fit``/``predict`` for ``annotate``; see :cl
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from .data.labels import labels_of
-from .errors import ArtifactError, InputError, NotFittedError
-from .protocols import CAPABILITIES
+from .errors import ArtifactError, ConfigError, InputError, NotFittedError
+from .protocols import CAPABILITIES, has_capability
 
 if TYPE_CHECKING:
     import anndata
@@ -122,14 +122,19 @@ class Annotation:
     proba: np.ndarray | None = None
 
     def write(self, adata: anndata.AnnData, model_name: str) -> anndata.AnnData:
-        """Store into ``obs["cellzoo_<model>_label"]`` and ``obsm["cellzoo_<model>_proba"]``."""
+        """Store into ``obs["cellzoo_<model>_label"]`` and ``obsm["cellzoo_<model>_proba"]``.
+
+        The keys are those of :func:`cellzoo.data.stream.result_keys` (spelled there only).
+        """
         import pandas as pd
 
-        key = f"cellzoo_{model_name}"
-        adata.obs[f"{key}_label"] = pd.Categorical(self.labels, categories=list(self.classes))
+        from .data.stream import result_keys
+
+        keys = result_keys(model_name, ["proba"])
+        adata.obs[keys["label"][1]] = pd.Categorical(self.labels, categories=list(self.classes))
         if self.proba is not None:
-            adata.obsm[f"{key}_proba"] = np.asarray(self.proba, dtype=np.float32)
-            adata.uns[f"{key}_classes"] = list(self.classes)
+            adata.obsm[keys["proba"][1]] = np.asarray(self.proba, dtype=np.float32)
+            adata.uns[keys["classes"][1]] = list(self.classes)
         return adata
 
 
@@ -175,26 +180,92 @@ class Annotator(ZooModel):
         return self
 
     def predict(self, adata: anndata.AnnData, solution: np.ndarray | None = None) -> Annotation:
-        from .data.contract import prepare_input
-        from .data.genes import align_genes, apply_alignment
+        """Labels and probabilities for the cells of ``adata``, through the prediction pipeline.
+
+        The matrix is chosen once (:func:`cellzoo.data.stream.choose_source`), then checked,
+        converted, aligned and given to the model's backend (:meth:`prediction_backend`): in
+        chunks of rows for a model whose outputs are per cell (an exportable one), else whole (a
+        sparse matrix stays sparse).
+        """
+        from .data.stream import ArrayResults
+
+        results, codes = self._run_pipeline(adata, ("proba",), solution, lambda w: ArrayResults(adata.n_obs, w))
+        labels = np.asarray(self.classes, dtype=object)[codes]
+        return Annotation(labels=labels, classes=self.classes, proba=results.arrays["proba"])
+
+    def annotate(
+        self, adata: anndata.AnnData, outputs: Sequence[str] = ("proba",), *, chunk_size: int | None = None
+    ) -> anndata.AnnData:
+        """Predict and write the results into ``adata`` (AnnData in, AnnData out).
+
+        Labels go to ``obs["cellzoo_<model>_label"]``, each of ``outputs`` (``proba``, and for a
+        model whose exported graph has it, ``attention``) to ``obsm["cellzoo_<model>_<output>"]``,
+        the class names to ``uns`` (keys: :func:`cellzoo.data.stream.result_keys`). A model whose
+        outputs are per cell runs in chunks of ``chunk_size`` cells (default: about 32 MiB of input).
+        """
+        from .data.stream import MemoryResults, labels_of_codes, result_keys
+
+        outputs = tuple(outputs)
+        keys = result_keys(self.name, outputs)
+        results, codes = self._run_pipeline(
+            adata, outputs, None, lambda widths: MemoryResults(adata, keys, widths), chunk_size
+        )
+        extras: dict[str, Any] = {"classes": list(self.classes)}
+        if "attention" in outputs:
+            extras["attention_genes"] = np.asarray(self.manifest.genes, dtype=object)
+        results.finish(labels_of_codes(codes, self.classes), extras)
+        return adata
+
+    def prediction_backend(self, outputs: Sequence[str] = ("proba",), solution: np.ndarray | None = None) -> Any:
+        """What the pipeline runs on prepared rows (:class:`cellzoo.data.stream.Backend`).
+
+        Here ``_predict_proba``, per chunk of cells for an exportable model, else on the whole
+        matrix; :class:`cellzoo.TorchAnnotator` adds its torch module for outputs beyond ``proba``.
+        """
+        from .data.stream import FunctionBackend
+
+        self._check_fitted()
+        if tuple(outputs) != ("proba",):
+            raise ConfigError(f"model {self.name!r} gives only probabilities, not {', '.join(outputs)}")
+        if self.requires_solution:
+            return FunctionBackend(lambda X: {"proba": self._predict_proba(X, solution=solution)})
+        return FunctionBackend(
+            lambda X: {"proba": self._predict_proba(X)}, row_wise=has_capability(self, "export_module")
+        )
+
+    def _run_pipeline(
+        self,
+        adata: anndata.AnnData,
+        outputs: Sequence[str],
+        solution: Any,
+        make_results: Any,
+        chunk_size: int | None = None,
+    ) -> tuple[Any, np.ndarray]:
+        """Run the pipeline on ``adata`` into ``make_results(widths)``; the results and each cell's class code."""
+        from .data.stream import ChunkPreparer, chunk_rows, memory_sources, plan, run_chunks
 
         self._check_fitted()
         if adata.n_obs == 0:
             raise InputError("the AnnData has 0 cells; there is nothing to annotate")
-        alignment = align_genes(adata.var_names, self.manifest, min_overlap=self.min_gene_overlap)
-        self.last_alignment = alignment
-        X = prepare_input(adata, self.contract)
-        X = apply_alignment(X, alignment)
-        if self.requires_solution:
-            proba = self._predict_proba(X, solution=solution)
-        else:
-            proba = self._predict_proba(X)
-        labels = np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
-        return Annotation(labels=labels, classes=self.classes, proba=proba)
+        backend = self.prediction_backend(outputs, solution)
+        # raw restricted to var_names, as fit() reads it (cellzoo.data.contract.prepare_input)
+        decided = plan(memory_sources(adata, raw="var_names"), self.contract, self.manifest, self.min_gene_overlap,
+                       "the AnnData")  # fmt: skip
+        self.last_alignment = decided.alignment
+        source = decided.source
+        chunk = chunk_rows(backend, source.n_obs, chunk_size, len(source.var_names), len(self.manifest.genes))
+        prepare = ChunkPreparer(source, decided.state, decided.contract, decided.alignment, "the AnnData",
+                                lambda rows: list(adata.obs_names[rows]), dense=backend.dense)  # fmt: skip
+        results = make_results(self.output_widths(outputs))
+        return results, run_chunks(backend, source, prepare, results, list(outputs), chunk).codes
 
-    def annotate(self, adata: anndata.AnnData) -> anndata.AnnData:
-        """Predict and write the results into ``adata`` (AnnData in, AnnData out)."""
-        return self.predict(adata).write(adata, self.name)
+    def output_widths(self, outputs: Sequence[str]) -> dict[str, int]:
+        """Columns per cell of each output: one per class for ``proba``, one per gene for ``attention``."""
+        widths = {"proba": len(self.classes), "attention": len(self.manifest.genes)}
+        unknown = [o for o in outputs if o not in widths]
+        if unknown:
+            raise ConfigError(f"model {self.name!r} has no per-cell output {', '.join(unknown)}")
+        return {name: widths[name] for name in outputs}
 
     # -- for subclasses ----------------------------------------------------------------------
     def _fit(self, X, y: np.ndarray) -> None:

@@ -42,10 +42,4 @@ def looks_like_path(name: str | os.PathLike[str]) -> bool:
     if isinstance(name, os.PathLike):
         return True
     text = str(name)
-    return (
-        "/" in text
-        or "\\" in text
-        or text.startswith((".", "~"))
-        or text.endswith(".h5ad")
-        or os.path.exists(text)
-    )
+    return "/" in text or "\\" in text or text.startswith((".", "~")) or text.endswith(".h5ad") or os.path.exists(text)

@@ -16,7 +16,7 @@ Protocols by task
 ========== ============================================================================
 task       methods, beyond :class:`Model`
 ========== ============================================================================
-annotate   ``fit(adata, label_key)``, ``predict(adata) -> Annotation``, ``annotate(adata)``
+annotate   ``fit(adata, label_key)``, ``predict(adata) -> Annotation``, ``annotate(adata, outputs)``
 discover   ``fit(adata)`` (no labels), ``predict(adata) -> Annotation`` naming new types
 markers    ``fit(adata, label_key)``, ``markers(adata, label_key, n) -> {class: [gene, ...]}``
 generate   ``fit(adata, label_key=None)``, ``sample(n, cell_type=None, seed=None) -> AnnData``
@@ -77,8 +77,12 @@ class Annotator(Model, Protocol):
     def predict(self, adata: anndata.AnnData) -> Any:
         """An :class:`~cellzoo.Annotation`: one label per cell, the classes and their probabilities."""
 
-    def annotate(self, adata: anndata.AnnData) -> anndata.AnnData:
-        """Predict and write ``obs``/``obsm``/``uns`` keys named ``cellzoo_<model>_*`` (AnnData in, AnnData out)."""
+    def annotate(self, adata: anndata.AnnData, outputs: Sequence[str] = ("proba",)) -> anndata.AnnData:
+        """Predict and write ``obs``/``obsm``/``uns`` keys named ``cellzoo_<model>_*`` (AnnData in, AnnData out).
+
+        ``outputs`` are the per-cell outputs written to ``obsm`` besides the labels (``proba``;
+        ``attention`` for a model whose exported graph has it).
+        """
 
 
 @runtime_checkable
@@ -163,6 +167,8 @@ _DECLARED = (
     Capability("input_state", "log1p_norm", "the input state the model consumes (cellzoo.data.contract)"),
     Capability("min_gene_overlap", 0.5, "below this share of the model's genes in the query, predicting is an error"),
     Capability("requires_solution", False, "a control that is given the truth (solution=) by the harness"),
+    # persistence
+    Capability("state_names", None, "state_names() -> the keys of state_tensors(), without building the arrays"),
     # verification
     Capability("golden_atol", 1e-5, "absolute tolerance of infer() against the golden set"),
     Capability("golden_rtol", 1e-4, "relative tolerance of infer() against the golden set"),

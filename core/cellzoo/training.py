@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from torch import nn
 from .data.splits import validation_split as validation_split
 from .errors import CellzooError, ConfigError, InputError
 from .model import Annotator
+from .protocols import capability, has_capability
 from .seeding import seed_everything as seed_everything
 from .trainconfig import DEVICE_KINDS as DEVICE_KINDS
 from .trainconfig import MONITORS as MONITORS
@@ -496,6 +497,13 @@ class TorchAnnotator(Annotator):
         )
         self.net.cpu()
 
+    def prediction_backend(self, outputs: Sequence[str] = ("proba",), solution: np.ndarray | None = None) -> Any:
+        """``_predict_proba`` for labels and probabilities; the exported module for more outputs (``attention``)."""
+        if tuple(outputs) == ("proba",) or not has_capability(self, "export_module"):
+            return super().prediction_backend(outputs, solution)
+        self._check_fitted()
+        return TorchBackend(self, outputs)
+
     def lr_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
         """The learning-rate schedule :meth:`train_net` steps after every mini-batch; None keeps ``lr``."""
         return None
@@ -508,8 +516,48 @@ class TorchAnnotator(Annotator):
         self._check_fitted()
         load_module_tensors(self.net, tensors, self.name)
 
+    def state_names(self) -> list[str]:
+        """The keys of :meth:`state_tensors`, without copying the weights."""
+        self._check_fitted()
+        return list(self.net.state_dict())
+
     def artifact_state(self) -> dict[str, Any]:
         state = super().artifact_state()
         if self.history is not None:
             state["training"] = training_summary(self.history, self.planned_epochs, self.validation_cells)
         return state
+
+
+class TorchBackend:
+    """The pipeline backend of an exportable torch model asked for more than ``proba``.
+
+    It runs ``export_module()`` — the module the ONNX graph is exported from, so its outputs are
+    the graph's — in batches under inference mode; chunks may stay sparse (rows are densified per
+    batch).
+    """
+
+    dense = False
+    row_wise = True
+    batch_size = 1024
+
+    def __init__(self, model: Any, outputs: Sequence[str]):
+        self.model = model
+        self.module = model.export_module().eval()
+        names = capability(model, "export_output_names") or getattr(self.module, "output_names", None) or ()
+        self.output_names = tuple(names)
+        unknown = sorted(set(outputs) - set(self.output_names))
+        if unknown:
+            raise ConfigError(
+                f"model {model.name!r} has no output {', '.join(unknown)}; its outputs are {', '.join(self.output_names)}"
+            )
+
+    def run(self, x: Any) -> dict[str, np.ndarray]:
+        device = getattr(self.model.config, "device", "cpu")
+        out = predict_in_batches(self.module, x, batch_size=self.batch_size, device=device, fn=_outputs_tuple)
+        self.module.cpu()
+        return dict(zip(self.output_names, out))
+
+
+def _outputs_tuple(module: nn.Module, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    out = module(xb)
+    return out if isinstance(out, tuple) else (out,)

@@ -173,22 +173,6 @@ def _require_predictor(model: Any, source: str) -> None:
         )
 
 
-def _result_keys(adata: Any, model_name: str) -> list[tuple[str, str]]:
-    """Every ``(attribute, key)`` of ``adata`` holding a result of ``model_name`` (``cellzoo_<model>_*``)."""
-    prefix = f"cellzoo_{model_name}_"
-    found = [("obs", k) for k in adata.obs.columns if str(k).startswith(prefix)]
-    found += [(attr, k) for attr in ("obsm", "uns") for k in getattr(adata, attr) if str(k).startswith(prefix)]
-    return found
-
-
-def _drop_results(adata: Any, model_name: str) -> None:
-    for attr, key in _result_keys(adata, model_name):
-        if attr == "obs":
-            del adata.obs[key]
-        else:
-            del getattr(adata, attr)[key]
-
-
 @click.command("predict")
 @click.argument("model_name", metavar="MODEL")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -207,20 +191,24 @@ def _drop_results(adata: Any, model_name: str) -> None:
     default=None,
     help="Smallest share of the model's genes that DATA must have, 0-1 [default: the model's own].",
 )
-def predict_command(model_name: str, data: Path, out_path: Path, overwrite: bool, min_overlap: float | None) -> None:
+@click.option("--chunk-size", type=click.IntRange(1), default=None, help="Cells per chunk [default: ~32 MiB of input].")
+def predict_command(
+    model_name: str, data: Path, out_path: Path, overwrite: bool, min_overlap: float | None, chunk_size: int | None
+) -> None:
     """Annotate the cells of DATA.h5ad with MODEL; write OUT.h5ad.
 
     MODEL is a pretrained name (arch.tag) or local-dir:PATH of a trained artifact. Labels go to
     obs["cellzoo_<model>_label"], probabilities to obsm["cellzoo_<model>_proba"]; a discover
-    model (N-ACT) also writes obs["cellzoo_<model>_cluster"] and its markers to uns.
+    model (N-ACT) also writes obs["cellzoo_<model>_cluster"] and its markers to uns. DATA is
+    streamed in chunks and OUT is a copy of it with the results added (X is not rewritten).
     """
-    import anndata
     from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     import cellzoo
 
-    from ..errors import InputError
-    from ..fileio import atomic_path
+    from ..pipeline import predict_h5ad, predict_h5ad_whole, streams
+    from .tables import label_counts_table
 
     out = console()
     if _same_file(data, out_path) and not overwrite:
@@ -235,31 +223,29 @@ def predict_command(model_name: str, data: Path, out_path: Path, overwrite: bool
     if min_overlap is not None:
         model.min_gene_overlap = min_overlap
 
-    adata = anndata.read_h5ad(data)
-    clashes = [f"{attr}[{key!r}]" for attr, key in _result_keys(adata, model.name)]
-    if clashes and not overwrite:
-        raise InputError(
-            f"{data} already has {', '.join(clashes)} (an earlier cellzoo run?); pass --overwrite to replace "
-            "them, or remove them first"
-        )
-
     t0 = time.perf_counter()
-    annotation = model.predict(adata)
+    if streams(model):
+        progress = Progress(
+            TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out,
+            transient=True, disable=not out.is_terminal,
+        )  # fmt: skip
+        with progress:
+            task = progress.add_task("cells", total=None)
+            run = predict_h5ad(model, data, out_path, overwrite=overwrite, chunk_size=chunk_size,
+                               on_chunk=lambda done, total: progress.update(task, completed=done, total=total))  # fmt: skip
+        labels, n_cells = run.labels, run.n_cells
+        written = [f"{attr}[{key!r}]" for attr, key in run.keys.values()]
+    else:  # a model with its own predict (discover models, controls): in memory, then written in place
+        result, adata, keys = predict_h5ad_whole(model, data, out_path, overwrite=overwrite)
+        labels, n_cells = result.labels, adata.n_obs
+        written = [f"{attr}[{key!r}]" for attr, key in keys]
     seconds = time.perf_counter() - t0
-    _drop_results(adata, model.name)  # with --overwrite: no stale column survives from an earlier run
-    annotation.write(adata, model.name)
 
     alignment = getattr(model, "last_alignment", None)
     if alignment is not None:
         out.print(f"genes: {alignment.report.summary()}", soft_wrap=True, markup=False)
-    from .tables import label_counts_table
-
-    out.print(f"annotated {adata.n_obs:,} cells with [bold]{escape(model_name)}[/] in {seconds:.2f} s")
-    out.print(label_counts_table(annotation.labels))
-
-    with atomic_path(out_path, suffix=".h5ad") as tmp:
-        adata.write_h5ad(tmp)
-    written = [f"{attr}[{key!r}]" for attr, key in _result_keys(adata, model.name)]
+    out.print(f"annotated {n_cells:,} cells with [bold]{escape(model_name)}[/] in {seconds:.2f} s")
+    out.print(label_counts_table(labels))
     out.print(f"wrote [bold]{escape(str(out_path))}[/] with {escape(', '.join(written))}", soft_wrap=True)
 
 

@@ -42,7 +42,7 @@ def verify_onnx(
     (an fp16 export declares its own). Returns a :class:`cellzoo.artifacts.VerifyReport`; with
     ``strict=True`` a failure raises :class:`~cellzoo.errors.IntegrityError`.
     """
-    from ..artifacts import GOLDEN_FILE, VerifyReport, _compare, check_file, read_config, read_golden
+    from ..artifacts import GOLDEN_FILE, VerifyReport, check_file, compare_output, read_config, read_golden
 
     path, artifact_dir = Path(path).expanduser(), Path(artifact_dir).expanduser()
     session = Session(path, device=device)
@@ -71,7 +71,7 @@ def verify_onnx(
     got = session.run(np.asarray(x, dtype=np.float32))
     report = VerifyReport(source=f"onnx:{path}", n=int(x.shape[0]), atol=atol, rtol=rtol)
     for name in sorted(set(expected) | set(got)):
-        report.checks.append(_compare(name, got.get(name), expected.get(name), atol, rtol))
+        report.checks.append(compare_output(name, got.get(name), expected.get(name), atol, rtol))
     if strict and not report.passed:
         raise IntegrityError(f"{path} does not reproduce the golden outputs of {artifact_dir}.\n{report.summary()}")
     return report

@@ -429,7 +429,9 @@ def check_annotate_writes(case: ContractCase) -> None:
 def check_input_contract(case: ContractCase) -> None:
     """The declared input state is honoured: wrong states are refused, counts are converted."""
     model = case.fitted()
-    state = model.contract.state if getattr(model, "contract", None) is not None else capability(type(model), "input_state")
+    state = (
+        model.contract.state if getattr(model, "contract", None) is not None else capability(type(model), "input_state")
+    )
     if case.scoring == "markers":
         _check_fit_input_contract(case, state)
         return

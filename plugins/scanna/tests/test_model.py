@@ -348,3 +348,7 @@ def test_early_stopping_watches_the_validation_cells_when_there_are_enough(data)
     assert model.validation_cells == 9 and len(model.history.val_accuracy) == model.history.epochs
     assert model.history.best_epoch == int(np.argmax(model.history.val_accuracy))
     assert model.artifact_state()["training"]["validation_cells"] == 9
+
+
+def test_state_names_list_the_saved_tensors_without_copying_them(fitted):
+    assert fitted.state_names() == list(fitted.state_tensors())

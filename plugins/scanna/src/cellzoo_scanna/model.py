@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
-from cellzoo import Annotation
 from cellzoo.errors import ArtifactError, ConfigError, InputError
 from cellzoo.training import TorchAnnotator
 
@@ -108,7 +107,9 @@ class Scanna(TorchAnnotator):
         """Attention α per cell (cells × the model's genes, rows sum to 1), computed in batches."""
         return self._run(self.model_input(adata), attention=True)[1]
 
-    def annotate(self, adata: anndata.AnnData, attention: bool = False) -> anndata.AnnData:
+    def annotate(
+        self, adata: anndata.AnnData, outputs: Sequence[str] = ("proba",), *, attention: bool = False
+    ) -> anndata.AnnData:
         """Write labels and probabilities into ``adata``; with ``attention=True`` also α, in the same pass.
 
         Keys: ``obs["cellzoo_scanna_label"]``, ``obsm["cellzoo_scanna_proba"]`` and, when asked,
@@ -116,14 +117,8 @@ class Scanna(TorchAnnotator):
         ``uns["cellzoo_scanna_attention_genes"]``). Attention is opt-in because it is as large as
         the expression matrix, and dense.
         """
-        if not attention:
-            return super().annotate(adata)
-        proba, alpha = self._run(self.model_input(adata), attention=True)
-        labels = np.asarray(self.classes, dtype=object)[np.argmax(proba, axis=1)]
-        Annotation(labels=labels, classes=self.classes, proba=proba).write(adata, self.name)
-        adata.obsm[f"cellzoo_{self.name}_attention"] = np.asarray(alpha, dtype=np.float32)
-        adata.uns[f"cellzoo_{self.name}_attention_genes"] = np.asarray(self.manifest.genes, dtype=object)
-        return adata
+        # one pass of the exported module through the shared pipeline, in chunks of cells
+        return super().annotate(adata, ("proba", "attention") if attention else outputs)
 
     # -- marker genes -------------------------------------------------------------------------
     def _attention_mass(self, X, groups: np.ndarray, n_groups: int, keep: str | None) -> tuple[np.ndarray, np.ndarray]:

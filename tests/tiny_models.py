@@ -1,0 +1,170 @@
+"""Tiny exportable torch annotators (24 genes) for the export, runtime and pipeline tests.
+
+Registered through a plugin manager with discovery blocked (:func:`make_zoo`); the fixtures
+``tiny_zoo``, ``tiny_model`` and ``tiny_artifact`` of ``tests/conftest.py`` build them once per module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+import cellzoo
+from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
+from cellzoo.plugins import ZooPluginManager
+from cellzoo.testing import tiny_annotate_adata
+
+N_GENES = 24
+N_CLASSES = 3
+
+# -- a tiny exportable annotator --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    seed: int = 0
+    hidden: int = 16
+    epochs: int = 60
+    lr: float = 0.05
+    input_state: str = "log1p_norm"
+
+
+class TinyNet(nn.Module):
+    """Gene attention (softmax over genes), LayerNorm, an MLP head: x → (proba, attention)."""
+
+    def __init__(self, n_genes: int, n_classes: int, hidden: int):
+        super().__init__()
+        self.scores = nn.Linear(n_genes, n_genes)
+        self.norm = nn.LayerNorm(n_genes)
+        self.hidden = nn.Linear(n_genes, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attention = torch.softmax(self.scores(x), dim=-1)
+        h = torch.relu(self.hidden(self.norm(x + attention * x)))
+        return torch.softmax(self.out(h), dim=-1), attention
+
+
+class TinyAttention(Annotator):
+    """Follows the export protocol: ``export_module()`` and ``export_output_names``."""
+
+    export_output_names = ("proba", "attention")
+
+    def __init__(self, config: TinyConfig | None = None):
+        super().__init__(config or TinyConfig())
+        self.input_state = self.config.input_state
+        self.net: TinyNet | None = None
+
+    def _build(self, n_genes: int, n_classes: int) -> TinyNet:
+        torch.manual_seed(self.config.seed)
+        return TinyNet(n_genes, n_classes, self.config.hidden)
+
+    def _fit(self, X, y: np.ndarray) -> None:
+        X = torch.from_numpy(np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32))
+        target = torch.from_numpy(y)
+        self.net = self._build(X.shape[1], len(self.classes))
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        for _ in range(self.config.epochs):
+            optimizer.zero_grad()
+            proba, _ = self.net(X)
+            loss = nn.functional.nll_loss(torch.log(proba + 1e-9), target)
+            loss.backward()
+            optimizer.step()
+        self.net.eval()
+
+    def _outputs(self, X) -> tuple[np.ndarray, np.ndarray]:
+        X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32)
+        with torch.inference_mode():
+            proba, attention = self.export_module()(torch.from_numpy(X))
+        return proba.numpy(), attention.numpy()
+
+    def _predict_proba(self, X, **kwargs) -> np.ndarray:
+        return self._outputs(X)[0]
+
+    def export_module(self) -> nn.Module:
+        self._check_fitted()
+        return self.net.eval()
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        proba, attention = self._outputs(inputs["x"])
+        return {"proba": proba, "attention": attention}
+
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {k: v.detach().numpy().copy() for k, v in self.net.state_dict().items()}
+
+    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
+        expected = self.state_tensors()
+        check_state_keys(expected, tensors, self.name)
+        self.net.load_state_dict({k: torch.as_tensor(np.asarray(tensors[k])) for k in expected}, strict=True)
+        self.net.eval()
+
+    def restore_artifact_state(self, state: Mapping) -> None:
+        super().restore_artifact_state(state)
+        self.net = self._build(len(self.manifest.genes), len(self.classes)).eval()
+
+
+class NoisyModule(nn.Module):
+    """Adds fresh random noise on every call: torch and onnxruntime cannot agree."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        proba, attention = self.net(x)
+        return proba + 0.1 * torch.rand_like(proba), attention
+
+
+class NoisyAttention(TinyAttention):
+    def export_module(self) -> nn.Module:
+        return NoisyModule(super().export_module())
+
+
+class BakedBatchModule(nn.Module):
+    """Reshapes with the batch size of the example input written in: not exportable with a dynamic batch."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        proba, attention = self.net(x)
+        # int() turns the symbolic batch size into the example's number
+        return proba * torch.ones(int(x.shape[0]), 1), attention
+
+
+class BakedBatchAttention(TinyAttention):
+    def export_module(self) -> nn.Module:
+        return BakedBatchModule(super().export_module())
+
+
+def _spec(name: str, builder: type, exportable: bool = True) -> ModelSpec:
+    return ModelSpec(name, task="annotate", builder=builder, config=TinyConfig, exportable=exportable,
+                     summary="A tiny attention classifier for export tests.", license="MIT")  # fmt: skip
+
+
+class TinyPlugin:
+    @hookimpl
+    def cellzoo_models(self):
+        return [
+            _spec("tinyatt", TinyAttention),
+            _spec("tinynoisy", NoisyAttention),
+            _spec("tinybaked", BakedBatchAttention),
+            _spec("tinyplain", TinyAttention, exportable=False),
+        ]
+
+
+def make_zoo() -> ZooPluginManager:
+    pm = ZooPluginManager(discover=False)
+    pm.register(TinyPlugin(), name="tiny", distribution="cellzoo-tiny", version="0.0.1")
+    return pm
+
+
+def train(name: str = "tinyatt", seed: int = 0, n_cells: int = 90, **config) -> Annotator:
+    adata = tiny_annotate_adata(n_cells=n_cells, n_genes=N_GENES, n_classes=N_CLASSES, seed=seed)
+    return cellzoo.create_model(name, seed=seed, **config).fit(adata, "cell_type")
