@@ -17,6 +17,9 @@ _API: dict[str, str] = {
     "list_datasets": "registry",
     "list_metrics": "registry",
     "list_tasks": "registry",
+    "list_loss_weightings": "registry",
+    "create_loss_weighting": "registry",
+    "loss_weighting_spec": "registry",
     "create_model": "registry",
     "load": "sources",
     "get_dataset": "data.datasets",
@@ -36,6 +39,7 @@ _API: dict[str, str] = {
     "DatasetSpec": "specs",
     "MetricSpec": "specs",
     "TaskSpec": "specs",
+    "LossWeightingSpec": "specs",
     "hookimpl": "hookspecs",
     # model bases
     "ZooModel": "model",
@@ -44,6 +48,8 @@ _API: dict[str, str] = {
     "check_state_keys": "model",
     "TrainingConfig": "trainconfig",
     "TorchAnnotator": "training",
+    "Generator": "model",
+    "TorchGenerator": "training",
     # data contract
     "InputContract": "data.contract",
     "prepare_input": "data.contract",

@@ -66,6 +66,10 @@ class NotFittedError(CellzooError):
     """A model used for prediction before it was trained or loaded."""
 
 
+class TrainingError(CellzooError):
+    """Training cannot go on (e.g. a loss became NaN); the message says where and what to try."""
+
+
 class ProtocolError(CellzooError):
     """A model that does not implement, or breaks, its task's protocol."""
 

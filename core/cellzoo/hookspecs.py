@@ -30,3 +30,8 @@ def cellzoo_metrics():
 @hookspec
 def cellzoo_tasks():
     """Return a list of :class:`cellzoo.TaskSpec`."""
+
+
+@hookspec
+def cellzoo_loss_weightings():
+    """Return a list of :class:`cellzoo.LossWeightingSpec` (strategies that weight a multi-part loss)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .data.labels import labels_of
-from .errors import ArtifactError, ConfigError, InputError, NotFittedError
+from .errors import ArtifactError, ConfigError, InputError, NotFittedError, ProtocolError
 from .protocols import CAPABILITIES, has_capability
 
 if TYPE_CHECKING:
@@ -313,3 +313,181 @@ class Annotator(ZooModel):
 
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"proba": np.asarray(self._predict_proba(inputs["x"]), dtype=np.float32)}
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
+# ---------------------------------------------------------------------------------------------
+
+#: the obs column of generated cells that holds the type they were conditioned on
+SAMPLE_TYPE_KEY = "cell_type"
+
+
+class Generator(ZooModel):
+    """Shared base of ``generate`` models: learn cells from counts, sample new ones.
+
+    ``fit(adata, label_key=None)`` reads raw counts (``X``, ``layers['counts']`` or ``raw``), keeps
+    the gene manifest and, with ``label_key``, the classes, and calls ``_fit(X, y)`` with a
+    cells × genes float32 count matrix and class codes (``None`` when unlabelled).
+    ``sample(n, cell_type=None, seed=None)`` draws latent noise with numpy (so that the torch
+    model and its ONNX export sample the same cells from the same seed), decodes it with
+    ``_decode(z, codes)`` — or ``_sample`` when a model samples differently (ACTIVA's
+    classifier-guided rejection) — and returns an AnnData over the training genes in
+    :attr:`output_state`, with ``obs["cell_type"]`` when conditioned.
+
+    A subclass sets :attr:`latent_dim` and :attr:`conditional` (whether ``_decode`` takes the
+    class codes: cscGAN; ACTIVA conditions through a classifier instead), and implements ``_fit``
+    and ``_decode``; ``golden_inputs``/``infer`` are the decoder on seeded noise.
+    """
+
+    task: ClassVar[str] = "generate"
+    #: what ``fit`` reads
+    input_state: ClassVar[str] = "counts"
+    #: what ``sample`` returns: ``counts``, or ``nonnegative`` (per-cell scaled, no log; see ``output_target_sum``)
+    output_state: ClassVar[str] = "counts"
+    #: the per-cell total of the generated cells when they are library-size normalised (scGAN, ACTIVA: 20,000)
+    output_target_sum: ClassVar[float | None] = None
+    #: whether ``_decode`` takes class codes (a conditional generator)
+    conditional: ClassVar[bool] = False
+    latent_dim: int = 128
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.classes: tuple[str, ...] | None = None
+        self.class_counts: tuple[int, ...] | None = None
+        self.manifest = None  # cellzoo.data.genes.GeneManifest once fitted
+        self.fitted = False
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.fitted
+
+    # -- the protocol ------------------------------------------------------------------------
+    def fit(self, adata: anndata.AnnData, label_key: str | None = None) -> Generator:
+        from .data.contract import InputContract, prepare_input
+        from .data.genes import GeneManifest
+
+        if self.conditional and label_key is None:
+            raise ConfigError(f"model {self.name!r} is a conditional generator: pass label_key (the cell-type column)")
+        y = None
+        if label_key is not None:
+            classes, codes, counts = np.unique(labels_of(adata, label_key), return_inverse=True, return_counts=True)
+            self.classes = tuple(str(c) for c in classes)
+            self.class_counts = tuple(int(c) for c in counts)
+            y = codes.astype(np.int64)
+        self.manifest = GeneManifest.from_names(adata.var_names)
+        X = prepare_input(adata, InputContract(state="counts"))
+        self._fit(X, y)
+        self.fitted = True
+        return self
+
+    def sample(self, n: int, cell_type: str | None = None, seed: int | None = None) -> anndata.AnnData:
+        """``n`` generated cells (of ``cell_type`` when given) as an AnnData over the training genes."""
+        import anndata
+        import pandas as pd
+
+        self._check_fitted()
+        n = self._checked_n(n)
+        code = None if cell_type is None else self.class_code(cell_type)
+        rng = np.random.default_rng(seed)
+        X = np.asarray(self._sample(n, code, rng), dtype=np.float32)
+        if X.shape != (n, len(self.manifest.genes)):
+            raise ProtocolError(
+                f"model {self.name!r} generated shape {X.shape}; expected ({n}, {len(self.manifest.genes)})"
+            )
+        if not np.isfinite(X).all():
+            raise ProtocolError(f"model {self.name!r} generated NaN or infinite values; the model is broken")
+        obs = pd.DataFrame(index=[f"{self.name}-{i}" for i in range(n)])
+        if cell_type is not None:
+            obs[SAMPLE_TYPE_KEY] = pd.Categorical([self.classes[code]] * n, categories=list(self.classes))
+        adata = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=list(self.manifest.genes)))
+        meta: dict[str, Any] = {"input_state": self.output_state, "generated_by": self.name}
+        if seed is not None:
+            meta["seed"] = int(seed)
+        if self.output_target_sum is not None:
+            meta["target_sum"] = float(self.output_target_sum)
+        adata.uns["cellzoo"] = meta
+        return adata
+
+    def class_code(self, cell_type: str) -> int:
+        """The code of ``cell_type`` among the training classes (clear errors otherwise)."""
+        from .errors import UnknownNameError
+
+        if self.classes is None:
+            raise ConfigError(
+                f"model {self.name!r} was trained without labels, so it cannot sample a cell type; sample without "
+                "--cell-type, or train it with --label-key"
+            )
+        if str(cell_type) not in self.classes:
+            raise UnknownNameError("cell type", str(cell_type), self.classes,
+                                   hint=f" Model {self.name!r} was trained on: {', '.join(self.classes)}.")  # fmt: skip
+        return self.classes.index(str(cell_type))
+
+    @staticmethod
+    def _checked_n(n: Any) -> int:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) <= 0:
+            raise ConfigError(f"the number of cells to sample must be a positive integer, got {n!r}")
+        return int(n)
+
+    def latent(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Standard-normal latent noise, float32, drawn with numpy."""
+        return rng.standard_normal((n, self.latent_dim), dtype=np.float32)
+
+    def sample_codes(self, n: int, code: int | None, rng: np.random.Generator) -> np.ndarray | None:
+        """Class codes of ``n`` cells: all ``code``, or drawn in the training proportions (None if unlabelled)."""
+        if code is not None:
+            return np.full(n, code, dtype=np.int64)
+        if self.classes is None:
+            return None
+        p = np.asarray(self.class_counts, dtype=np.float64)
+        return rng.choice(len(self.classes), size=n, p=p / p.sum()).astype(np.int64)
+
+    # -- for subclasses ----------------------------------------------------------------------
+    def _fit(self, X, y: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _decode(self, z: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+        """Cells × genes from latent ``z`` (and class ``codes`` for a conditional model)."""
+        raise NotImplementedError
+
+    def _sample(self, n: int, code: int | None, rng: np.random.Generator) -> np.ndarray:
+        z = self.latent(n, rng)
+        codes = self.sample_codes(n, code, rng) if self.conditional else None
+        return self._decode(z, codes)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"model {self.name!r} is not trained: call .fit(adata) or load a pretrained one with cellzoo.load(name)"
+            )
+
+    # -- persistence and golden I/O ----------------------------------------------------------
+    def artifact_state(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "genes": self.manifest.to_json(),
+            "classes": None if self.classes is None else list(self.classes),
+            "class_counts": None if self.class_counts is None else list(self.class_counts),
+        }
+
+    def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
+        from .data.genes import GeneManifest
+
+        try:
+            self.manifest = GeneManifest.from_json(state["genes"])
+            self.classes = None if state["classes"] is None else tuple(state["classes"])
+            self.class_counts = None if state["class_counts"] is None else tuple(state["class_counts"])
+        except (KeyError, TypeError) as exc:
+            raise ArtifactError(f"config.json lacks the generator state ({exc}); the artifact is damaged") from exc
+        self.fitted = True
+
+    def golden_inputs(self, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        inputs = {"z": self.latent(n, rng)}
+        if self.conditional:
+            inputs["y"] = (np.arange(n) % len(self.classes)).astype(np.int64)
+        return inputs
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"cells": np.asarray(self._decode(inputs["z"], inputs.get("y")), dtype=np.float32)}

@@ -20,7 +20,7 @@ import pluggy
 from . import builtin, hookspecs
 from .constants import DISABLE_PLUGINS_ENV, ENTRY_POINT_GROUP, STRICT_PLUGINS_ENV, env_flag, env_list
 from .errors import PluginError
-from .specs import Contribution, DatasetSpec, MetricSpec, ModelSpec, TaskSpec
+from .specs import Contribution, DatasetSpec, LossWeightingSpec, MetricSpec, ModelSpec, TaskSpec
 
 BUILTIN = "cellzoo.builtin"
 
@@ -30,6 +30,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "cellzoo_datasets": ("dataset", DatasetSpec),
     "cellzoo_metrics": ("metric", MetricSpec),
     "cellzoo_tasks": ("task", TaskSpec),
+    "cellzoo_loss_weightings": ("loss weighting", LossWeightingSpec),
 }
 
 

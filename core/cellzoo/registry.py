@@ -15,7 +15,7 @@ from typing import Any
 from .errors import ConfigError, UnknownNameError
 from .plugins import get_plugin_manager
 from .pretrained import pretrained_entries
-from .specs import Contribution, DatasetSpec, MetricSpec, ModelSpec, TaskSpec, resolve
+from .specs import Contribution, DatasetSpec, LossWeightingSpec, MetricSpec, ModelSpec, TaskSpec, resolve
 
 
 def _entries(kind: str) -> dict[str, Contribution]:
@@ -62,6 +62,11 @@ def list_tasks(pattern: str | list[str] = "*") -> list[str]:
     return _match(_entries("task"), pattern)
 
 
+def list_loss_weightings(pattern: str | list[str] = "*") -> list[str]:
+    """Loss-weighting strategies (``cellzoo_loss_weightings`` hook) matching ``pattern``."""
+    return _match(_entries("loss weighting"), pattern)
+
+
 def model_spec(name: str) -> ModelSpec:
     return contribution("model", name.split(".", 1)[0] if "." in name and ":" not in name else name).spec
 
@@ -78,15 +83,20 @@ def task_spec(name: str) -> TaskSpec:
     return contribution("task", name).spec
 
 
+def loss_weighting_spec(name: str) -> LossWeightingSpec:
+    return contribution("loss weighting", name).spec
+
+
 # -- building ----------------------------------------------------------------------------------
 
 
-def make_config(spec: ModelSpec, overrides: dict[str, Any] | None = None, base: Any = None) -> Any:
-    """The model's config dataclass with ``overrides`` applied; unknown keys are an error."""
+def make_config(spec: ModelSpec | LossWeightingSpec, overrides: dict[str, Any] | None = None, base: Any = None) -> Any:
+    """The config dataclass of a model (or loss weighting) with ``overrides`` applied; unknown keys are an error."""
+    what = "model" if isinstance(spec, ModelSpec) else "loss weighting"
     overrides = dict(overrides or {})
     if spec.config is None:
         if overrides:
-            raise ConfigError(f"model {spec.name!r} takes no configuration, got {sorted(overrides)}")
+            raise ConfigError(f"{what} {spec.name!r} takes no configuration, got {sorted(overrides)}")
         return None
     fields = {f.name: f for f in dataclasses.fields(spec.config) if f.init}
     unknown = sorted(set(overrides) - set(fields))
@@ -96,14 +106,14 @@ def make_config(spec: ModelSpec, overrides: dict[str, Any] | None = None, base: 
             close = difflib.get_close_matches(key, fields, n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(
-            f"model {spec.name!r} has no config key {', '.join(hints)}; valid keys: {', '.join(sorted(fields))}"
+            f"{what} {spec.name!r} has no config key {', '.join(hints)}; valid keys: {', '.join(sorted(fields))}"
         )
     try:
         if base is not None:
             return dataclasses.replace(base, **overrides)
         return spec.config(**overrides)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid configuration for model {spec.name!r}: {exc}") from exc
+        raise ConfigError(f"invalid configuration for {what} {spec.name!r}: {exc}") from exc
 
 
 def config_from_json(spec: ModelSpec, data: dict[str, Any]) -> Any:
@@ -124,6 +134,17 @@ def create_model(name: str, **config_overrides: Any) -> Any:
     model = builder(config) if spec.config is not None else builder()
     model.spec = spec
     return model
+
+
+def create_loss_weighting(name: str, **config_overrides: Any) -> Any:
+    """The loss weighting ``name`` with its default config plus overrides (unknown keys are an error)."""
+    spec = loss_weighting_spec(name)
+    builder = resolve(spec.builder)
+    if spec.config is None:
+        if config_overrides:
+            raise ConfigError(f"loss weighting {name!r} takes no configuration, got {sorted(config_overrides)}")
+        return builder()
+    return builder(make_config(spec, config_overrides))
 
 
 def get_metric(name: str):

@@ -106,6 +106,28 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
+class LossWeightingSpec:
+    """A loss-weighting strategy (``weighting`` task): ``builder(config)`` returns a :class:`cellzoo.protocols.LossWeighting`.
+
+    Training code that combines several loss parts asks for one by name
+    (:func:`cellzoo.create_loss_weighting`), keeps each part's recent values, and multiplies the
+    parts by ``weights(histories)``.
+    """
+
+    name: str
+    builder: str | Callable[..., Any]
+    config: type | None = None
+    summary: str = ""
+    citation: str = ""
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("loss weighting", self.name)
+        if self.config is not None and not dataclasses.is_dataclass(self.config):
+            raise TypeError(f"loss weighting {self.name!r}: config must be a dataclass type")
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """The contract between the benchmark harness and a model for one kind of problem."""
 

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from .data.splits import validation_split as validation_split
-from .errors import CellzooError, ConfigError, InputError
-from .model import Annotator
+from .errors import CellzooError, ConfigError, InputError, TrainingError
+from .model import Annotator, Generator
 from .protocols import capability, has_capability
 from .seeding import seed_everything as seed_everything
 from .trainconfig import DEVICE_KINDS as DEVICE_KINDS
@@ -561,3 +561,88 @@ class TorchBackend:
 def _outputs_tuple(module: nn.Module, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
     out = module(xb)
     return out if isinstance(out, tuple) else (out,)
+
+
+def finite_loss(loss: torch.Tensor, what: str, epoch: int, step: int | None = None) -> float:
+    """``loss`` as a float; a NaN or infinite loss stops training with a :class:`TrainingError` saying where."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        at = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
+        raise TrainingError(
+            f"the {what} became {value} at {at}; training stopped (lower lr, check the input for extreme "
+            "values, or train fewer epochs). Nothing was saved from this run"
+        )
+    return value
+
+
+class TorchGenerator(Generator):
+    """A :class:`~cellzoo.Generator` whose learned state is ``self.nets``, a ``torch.nn.ModuleDict``.
+
+    A subclass builds ``self.nets`` in ``_fit`` (and again, untrained, in
+    ``restore_artifact_state``), names the module that maps latent noise (and class codes, for a
+    conditional model) to cells in :meth:`decoder`, and records its training in
+    ``self.training_record`` (JSON-able, written to ``config.json``). Decoding, saving, strict
+    loading and the export module are done here.
+    """
+
+    #: cells per decoder call in :meth:`_decode`
+    decode_batch: int = 4096
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.nets: nn.ModuleDict | None = None
+        self.training_record: dict[str, Any] | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return super().is_fitted and self.nets is not None
+
+    @property
+    def device(self) -> torch.device:
+        return select_device(getattr(self.config, "device", "cpu"))
+
+    def decoder(self) -> nn.Module:
+        """The module ``(z[, y]) -> cells`` (eval mode): what sampling runs and ONNX exports."""
+        raise NotImplementedError
+
+    def export_module(self) -> nn.Module:
+        return self.decoder().eval()
+
+    def _decode(self, z: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+        module = self.decoder()
+        was_training = module.training
+        device = self.device
+        module.to(device).eval()
+        parts = []
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(z), self.decode_batch):
+                    zb = torch.from_numpy(np.ascontiguousarray(z[start : start + self.decode_batch])).to(device)
+                    if codes is None:
+                        out = module(zb)
+                    else:
+                        yb = torch.from_numpy(np.asarray(codes[start : start + self.decode_batch], dtype=np.int64))
+                        out = module(zb, yb.to(device))
+                    parts.append(out.float().cpu().numpy())
+        finally:
+            module.train(was_training)
+            module.cpu()
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.manifest.genes)), dtype=np.float32)
+
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return module_tensors(self.nets)
+
+    def load_state_tensors(self, tensors: Any) -> None:
+        self._check_fitted()
+        load_module_tensors(self.nets, tensors, self.name)
+
+    def state_names(self) -> list[str]:
+        self._check_fitted()
+        return list(self.nets.state_dict())
+
+    def artifact_state(self) -> dict[str, Any]:
+        state = super().artifact_state()
+        if self.training_record is not None:
+            state["training"] = self.training_record
+        return state
