@@ -646,3 +646,59 @@ class TorchGenerator(Generator):
         if self.training_record is not None:
             state["training"] = self.training_record
         return state
+
+
+class WeightedLoss:
+    """Sum of loss parts weighted by a registered loss weighting (``cellzoo.create_loss_weighting``).
+
+    The training loop calls :meth:`combine` on every step (``Σ w_k · L_k`` with the current
+    weights), :meth:`record` with the parts' values as it goes, and :meth:`update` when the
+    weights should change (SoftAdapt: once per epoch, from the mean of each part over the epoch,
+    the last ``window`` epochs kept). A weighting with learnable parameters (uncertainty
+    weighting) exposes ``parameters()`` and ``combine(losses)``; its parameters are then returned
+    by :meth:`parameters` for the caller's optimiser and its ``combine`` is used.
+    """
+
+    def __init__(self, weighting: Any, n_parts: int, window: int | None = None, initial: Sequence[float] | None = None):
+        if n_parts < 1:
+            raise ConfigError(f"a weighted loss needs at least one part, got {n_parts}")
+        self.weighting = weighting
+        self.n_parts = n_parts
+        self.window = int(window or getattr(getattr(weighting, "config", None), "window", 0) or 2)
+        self.current = [float(w) for w in (initial if initial is not None else [1.0] * n_parts)]
+        if len(self.current) != n_parts:
+            raise ConfigError(f"{len(self.current)} initial weights given for {n_parts} loss parts")
+        self.history: list[list[float]] = [[] for _ in range(n_parts)]
+        self._pending: list[list[float]] = [[] for _ in range(n_parts)]
+        self.trace: list[list[float]] = [list(self.current)]
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        params = getattr(self.weighting, "parameters", None)
+        return list(params()) if callable(params) else []
+
+    def combine(self, losses: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(losses) != self.n_parts:
+            raise ConfigError(f"{len(losses)} loss parts given to a weighted loss of {self.n_parts}")
+        combine = getattr(self.weighting, "combine", None)
+        if callable(combine):
+            return combine(losses)
+        return sum(w * loss for w, loss in zip(self.current, losses))
+
+    def record(self, values: Sequence[float]) -> None:
+        for pending, value in zip(self._pending, values, strict=True):
+            pending.append(float(value))
+
+    def update(self) -> list[float]:
+        """Close the current period (an epoch): append each part's mean, recompute the weights once enough is seen."""
+        for hist, pending in zip(self.history, self._pending):
+            if pending:
+                hist.append(float(np.mean(pending)))
+                pending.clear()
+            del hist[: -self.window]
+        if all(len(h) >= self.window for h in self.history):
+            weights = [float(w) for w in self.weighting.weights([list(h) for h in self.history])]
+            if len(weights) != self.n_parts or not all(math.isfinite(w) and w >= 0 for w in weights):
+                raise TrainingError(f"loss weighting {type(self.weighting).__name__} returned weights {weights}")
+            self.current = weights
+        self.trace.append(list(self.current))
+        return list(self.current)
