@@ -252,10 +252,19 @@ def test_list_models_as_json(zoo):
     result = cli("list", "--json")
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    assert [r["name"] for r in rows] == ["majority", "random_genes", "random_labels", "true_labels", "true_markers"]
+    assert [r["name"] for r in rows] == [
+        "independent_genes",
+        "majority",
+        "random_genes",
+        "random_labels",
+        "real_cells",
+        "shuffled_genes",
+        "true_labels",
+        "true_markers",
+    ]
     assert {r["role"] for r in rows} == {"control"}
     assert {r["plugin"] for r in rows} == {"cellzoo.builtin"}
-    assert {r["task"] for r in rows} == {"annotate", "markers"}
+    assert {r["task"] for r in rows} == {"annotate", "generate", "markers"}
 
 
 def test_list_table_shows_name_role_and_plugin(toy_zoo):
@@ -292,7 +301,7 @@ def test_list_pattern_and_task_filter(zoo, args, names):
 def test_list_unknown_task_suggests_the_closest(zoo):
     result = cli("list", "--task", "anotate")
     assert result.exit_code == 1
-    assert "Did you mean: annotate?" in one_error_line(result)
+    assert "Did you mean: annotate" in one_error_line(result)
 
 
 @pytest.mark.parametrize(

@@ -224,7 +224,7 @@ class Flaws:
             ModelSpec(name, "annotate", cls, MeanConfig, summary="flawed") for name, (cls, _, _) in FLAWED.items()
         ]
         specs.append(ModelSpec("tuned", "annotate", Tuned, MeanConfig, summary="declares its test config"))
-        specs.append(ModelSpec("sampler", "generate", NearestMean, MeanConfig, summary="another task"))
+        specs.append(ModelSpec("sampler", "simulate", NearestMean, MeanConfig, summary="another task"))
         specs.append(ModelSpec("mean_markers", "markers", MeanMarkers, MeanConfig, summary="correct ranker"))
         specs += [ModelSpec(n, "markers", cls, MeanConfig, summary="flawed") for n, (cls, _, _) in MARKER_FLAWS.items()]
         specs.append(ModelSpec("known_weak", "markers", KnownWeakMarkers, MeanConfig, summary="declared weak"))
@@ -288,14 +288,14 @@ def test_check_model_names_the_failing_check(flaws, tmp_path):
 
 
 def test_models_of_other_tasks_are_skipped_with_a_reason(flaws, tmp_path):
-    with pytest.warns(UserWarning, match="task 'generate', which no installed plugin defines"):
+    with pytest.warns(UserWarning, match="task 'simulate', which no installed plugin defines"):
         run_check("sampler", "spec", tmp_path)  # the spec check applies to every task
-    with pytest.raises(pytest.skip.Exception, match="task 'generate'"):
+    with pytest.raises(pytest.skip.Exception, match="task 'simulate'"):
         run_check("sampler", "fit_predict", tmp_path)
     with pytest.warns(UserWarning):
         results = check_model("sampler", tmp_path)
     assert results["spec"] == "passed"
-    assert all(v.startswith("skipped: model 'sampler' has task 'generate'") for k, v in results.items() if k != "spec")
+    assert all(v.startswith("skipped: model 'sampler' has task 'simulate'") for k, v in results.items() if k != "spec")
 
 
 def test_controls_skip_only_what_does_not_apply_to_them(zoo_pm, tmp_path):

@@ -40,20 +40,20 @@ class Catalogue:
         return [
             ModelSpec("alpha_net", "annotate", builder=Built, config=SizeConfig, summary="a"),
             ModelSpec("alpha_tiny", "annotate", builder=Built, config=SizeConfig, summary="b"),
-            ModelSpec("beta_vae", "generate", builder=Built, config=SizeConfig, summary="c"),
+            ModelSpec("beta_vae", "simulate", builder=Built, config=SizeConfig, summary="c"),
             ModelSpec("plain", "annotate", builder=Built, summary="no config"),
         ]
 
     @hookimpl
     def cellzoo_datasets(self):
         return [
-            DatasetSpec("cells_a", ("annotate", "generate"), loader="x:y"),
-            DatasetSpec("cells_b", ("generate",), "x:y"),
+            DatasetSpec("cells_a", ("annotate", "simulate"), loader="x:y"),
+            DatasetSpec("cells_b", ("simulate",), "x:y"),
         ]
 
     @hookimpl
     def cellzoo_metrics(self):
-        return [MetricSpec("mmd", "generate", function=lambda a, b: 0.0, higher_is_better=False)]
+        return [MetricSpec("mmd", "simulate", function=lambda a, b: 0.0, higher_is_better=False)]
 
 
 @pytest.fixture
@@ -73,24 +73,24 @@ def test_list_models_by_pattern_and_task(pm):
     assert everything == sorted(everything)
     assert cellzoo.list_models("alpha_*") == ["alpha_net", "alpha_tiny"]
     assert cellzoo.list_models(["alpha_n*", "beta*"]) == ["alpha_net", "beta_vae"]
-    assert cellzoo.list_models(task="generate") == ["beta_vae"]
-    assert cellzoo.list_models("alpha*", task="generate") == []
+    assert cellzoo.list_models(task="simulate") == ["beta_vae"]
+    assert cellzoo.list_models("alpha*", task="simulate") == []
     assert "beta_vae" not in cellzoo.list_models(task="annotate")
 
 
 def test_list_datasets_metrics_tasks(pm):
-    assert cellzoo.list_datasets(task="generate") == ["cells_a", "cells_b"]
+    assert cellzoo.list_datasets(task="simulate") == ["cells_a", "cells_b"]
     assert cellzoo.list_datasets("cells_*", task="annotate") == ["cells_a"]
-    assert cellzoo.list_metrics(task="generate") == ["mmd"]
+    assert cellzoo.list_metrics(task="simulate") == ["mmd"]
     assert "accuracy" in cellzoo.list_metrics(task="annotate") and "mmd" not in cellzoo.list_metrics(task="annotate")
-    assert cellzoo.list_tasks() == ["annotate", "markers"]
+    assert cellzoo.list_tasks() == ["annotate", "generate", "markers"]
     assert cellzoo.get_metric("mmd")(1, 2) == 0.0
 
 
 def test_specs_by_name(pm):
     assert cellzoo.model_spec("alpha_net").config is SizeConfig
     assert cellzoo.model_spec("alpha_net.some_tag").name == "alpha_net"  # a checkpoint's architecture
-    assert cellzoo.dataset_spec("cells_b").tasks == ("generate",)
+    assert cellzoo.dataset_spec("cells_b").tasks == ("simulate",)
     assert cellzoo.metric_spec("mmd").higher_is_better is False
     assert cellzoo.task_spec("annotate").controls == ("majority", "random_labels", "true_labels")
 

@@ -40,6 +40,7 @@ _API: dict[str, str] = {
     "MetricSpec": "specs",
     "TaskSpec": "specs",
     "LossWeightingSpec": "specs",
+    "LossWeighting": "protocols",
     "hookimpl": "hookspecs",
     # model bases
     "ZooModel": "model",

@@ -185,7 +185,8 @@ def _checked_arrays(arrays: Any, what: str, arch: str) -> dict[str, np.ndarray]:
                 f"{what} of model {arch!r} returned {name!r} with dtype {array.dtype}: safetensors holds numbers "
                 "only. Put names, labels and other text into artifact_state() (it goes to config.json)."
             )
-        out[name] = np.ascontiguousarray(array)
+        # np.ascontiguousarray would turn a 0-d array (BatchNorm's num_batches_tracked) into shape (1,)
+        out[name] = array if array.flags.c_contiguous else np.array(array, order="C")
     return out
 
 

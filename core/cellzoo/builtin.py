@@ -1,8 +1,8 @@
 """cellzoo's built-in plugin: the generic parts every installation has.
 
 Registered through the same hooks as third-party plugins (as pytest registers its own): the
-``annotate`` and ``markers`` tasks with their controls and metrics, and a loader for the user's
-own ``.h5ad`` files.
+``annotate``, ``markers`` and ``generate`` tasks with their controls and metrics, and a loader for
+the user's own ``.h5ad`` files.
 """
 
 from __future__ import annotations
@@ -30,6 +30,27 @@ def cellzoo_tasks():
             controls=("majority", "random_labels", "true_labels"),
             split="stratified_kfold",
             summary="Supervised cell-type annotation: learn labels on training cells, predict held-out cells.",
+        ),
+        TaskSpec(
+            name="generate",
+            protocol=("fit", "sample"),
+            metrics=(
+                "classifier_auc",
+                "mmd_rbf",
+                "energy_distance",
+                "wasserstein_1",
+                "gene_mean_corr",
+                "gene_var_corr",
+                "gene_corr_distance",
+                "cv_r2",
+            ),
+            controls=("real_cells", "independent_genes", "shuffled_genes"),
+            split="holdout",
+            scoring="generate",
+            summary=(
+                "Generate cells: learn the training cells (and their types), sample as many cells as a held-out "
+                "reference half holds (per type for conditional models), compare them with it."
+            ),
         ),
         TaskSpec(
             name="markers",
@@ -67,6 +88,40 @@ def cellzoo_metrics():
         ),
         *(
             MetricSpec(
+                name, "generate", f"cellzoo.genmetrics:{name}", higher_is_better=better, range=bounds, summary=summary
+            )
+            for name, better, bounds, summary in (
+                (
+                    "classifier_auc",
+                    False,
+                    (0.5, 1.0),
+                    "Held-out ROC AUC of a random forest telling real from generated cells (0.5 is ideal).",
+                ),
+                ("mmd_rbf", False, (0.0, 2.0), "RBF-kernel MMD² on the real cells' PCs, mean of 5 bandwidths."),
+                ("energy_distance", False, (0.0, 100.0), "Energy distance on the real cells' PCs."),
+                ("wasserstein_1", False, (0.0, 100.0), "Exact 1-Wasserstein distance on the PCs (POT)."),
+                ("wasserstein_2", False, (0.0, 100.0), "Exact 2-Wasserstein distance on the PCs (POT)."),
+                ("gene_mean_corr", True, (-1.0, 1.0), "Pearson r over genes of mean log1p-CP10k expression."),
+                ("gene_var_corr", True, (-1.0, 1.0), "Pearson r over genes of the variance of log1p-CP10k."),
+                ("zero_fraction_corr", True, (-1.0, 1.0), "Pearson r over genes of the zero fraction."),
+                (
+                    "gene_corr_distance",
+                    False,
+                    (0.0, 2.0),
+                    "Mean |difference| of gene-gene correlations over the 100 most variable genes.",
+                ),
+                ("cv_r2", True, (0.0, 1.0), "r² of per-gene coefficients of variation across cells (scvi PPC)."),
+            )
+        ),
+        MetricSpec(
+            "generation_per_type",
+            "generate",
+            "cellzoo.genmetrics:per_type",
+            scalar=False,
+            summary="MMD, energy distance, mean correlation and correlation distance per cell type (a table).",
+        ),
+        *(
+            MetricSpec(
                 f"marker_precision_at_{k}",
                 "markers",
                 f"cellzoo.metrics:marker_precision_at_{k}",
@@ -100,6 +155,18 @@ def cellzoo_models():
             summary="Negative control: genes drawn at random for each class.",
             **{**common, "task": "markers"},
         ),
+        *(
+            ModelSpec(name, builder=f"cellzoo.controls:{builder}", summary=summary, **{**common, "task": "generate"})
+            for name, builder, summary in (
+                ("real_cells", "RealCells", "Positive control: held-out real cells (is given them as the solution)."),
+                (
+                    "independent_genes",
+                    "IndependentGenes",
+                    "Control: each gene drawn from its own training marginal (no gene-gene structure).",
+                ),
+                ("shuffled_genes", "ShuffledGenes", "Negative control: training cells with their genes permuted."),
+            )
+        ),
         ModelSpec(
             "true_markers",
             builder="cellzoo.controls:TrueMarkers",
@@ -114,7 +181,7 @@ def cellzoo_datasets():
     return [
         DatasetSpec(
             name="h5ad",
-            tasks=("annotate",),
+            tasks=("annotate", "generate"),
             loader="cellzoo.data.datasets:read_h5ad",
             label_key=None,
             input_state="auto",

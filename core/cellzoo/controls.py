@@ -1,8 +1,12 @@
-"""Open Problems–style control methods for ``annotate`` and ``markers``.
+"""Open Problems–style control methods for ``annotate``, ``markers`` and ``generate``.
 
 The scaled scores of every real method are placed between these: ``true_labels`` (positive
 control, sees the solution), ``random_labels`` and ``majority`` (negative controls); for marker
-rankings ``true_markers`` (the truth itself) and ``random_genes`` (genes drawn at random).
+rankings ``true_markers`` (the truth itself) and ``random_genes`` (genes drawn at random); for
+generators ``real_cells`` (held-out real cells the model was not scored against: the best
+achievable), ``independent_genes`` (each gene drawn from its own training marginal: right means
+and variances, no gene–gene structure) and ``shuffled_genes`` (training cells with the gene
+labels permuted: the floor).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 
 from .builtin import ControlConfig
 from .errors import InputError
-from .model import Annotation, Annotator, check_state_keys
+from .model import Annotation, Annotator, Generator, check_state_keys
 
 
 class _Control(Annotator):
@@ -95,3 +99,102 @@ class TrueMarkers(RandomLabels):
         if solution is None:
             raise InputError("true_markers is a positive control: it needs the true markers (solution=...)")
         return {str(c): [str(g) for g in genes][:n] for c, genes in solution.items()}
+
+
+# -- generate ------------------------------------------------------------------------------------
+
+
+class _GenerateControl(Generator):
+    """A generator control that keeps its training cells (counts) and their type codes."""
+
+    samples_types = True
+
+    def __init__(self, config: ControlConfig | None = None):
+        super().__init__(config or ControlConfig())
+        self.cells: np.ndarray | None = None
+        self.codes: np.ndarray | None = None
+        self.n_cells = 0
+
+    def _fit(self, X, y: np.ndarray | None) -> None:
+        import scipy.sparse as sp
+
+        self.cells = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+        self.codes = np.full(len(self.cells), -1, dtype=np.int64) if y is None else np.asarray(y, dtype=np.int64)
+
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        return {"cells": self.cells, "codes": self.codes}
+
+    def artifact_state(self) -> dict:
+        return {**super().artifact_state(), "n_cells": len(self.cells)}
+
+    def restore_artifact_state(self, state: Mapping) -> None:
+        super().restore_artifact_state(state)
+        self.n_cells = int(state.get("n_cells", 0))
+
+    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
+        n = len(self.cells) if self.cells is not None else self.n_cells
+        expected = {"cells": np.zeros((n, len(self.manifest.genes))), "codes": np.zeros(n)}
+        check_state_keys(expected, tensors, self.name)
+        self.cells = np.asarray(tensors["cells"], dtype=np.float32)
+        self.codes = np.asarray(tensors["codes"], dtype=np.int64)
+
+    def _pool(self, code: int | None) -> np.ndarray:
+        return self.cells if code is None else self.cells[self.codes == code]
+
+    def golden_inputs(self, n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+        return {"seed": np.asarray([seed], dtype=np.int64), "n": np.asarray([n], dtype=np.int64)}
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(int(inputs["seed"][0]))
+        return {"cells": np.asarray(self._sample(int(inputs["n"][0]), None, rng), dtype=np.float32)}
+
+
+class IndependentGenes(_GenerateControl):
+    """Each gene of each cell drawn independently from that gene's training values (of the type asked for)."""
+
+    def _sample(self, n: int, code: int | None, rng: np.random.Generator) -> np.ndarray:
+        pool = self._pool(code)
+        rows = rng.integers(0, len(pool), size=(n, pool.shape[1]))
+        return pool[rows, np.arange(pool.shape[1])]
+
+
+class ShuffledGenes(_GenerateControl):
+    """Training cells (of the type asked for) with their genes in a fixed random order: the floor."""
+
+    def _sample(self, n: int, code: int | None, rng: np.random.Generator) -> np.ndarray:
+        pool = self._pool(code)
+        order = np.random.default_rng(self.seed).permutation(pool.shape[1])
+        return pool[rng.integers(0, len(pool), size=n)][:, order]
+
+
+class RealCells(_GenerateControl):
+    """Positive control: real held-out cells the metrics do not score against (given as ``solution``).
+
+    It returns at most the cells it is given (of the type asked for), each once.
+    """
+
+    requires_solution = True
+
+    def _sample(self, n: int, code: int | None, rng: np.random.Generator) -> np.ndarray:
+        # without held-out cells (golden outputs only): distinct training cells
+        pool = self._pool(code)
+        return pool[np.sort(rng.choice(len(pool), size=min(n, len(pool)), replace=False))]
+
+    def sample(self, n: int, cell_type: str | None = None, seed: int | None = None, solution=None):
+        if solution is None:
+            raise InputError("the real_cells control samples from the held-out real cells; pass solution=AnnData")
+        self._check_fitted()
+        n = self._checked_n(n)
+        rng = np.random.default_rng(seed)
+        if cell_type is not None:
+            self.class_code(cell_type)
+            pool = solution[solution.obs["cell_type"].astype(str).to_numpy() == str(cell_type)]
+        else:
+            pool = solution
+        if pool.n_obs == 0:
+            raise InputError(f"the held-out real cells have no cell of type {cell_type!r}")
+        # never the same cell twice: a copy in both halves of the classifier test would be recognised
+        rows = rng.choice(pool.n_obs, size=min(n, pool.n_obs), replace=False)
+        out = pool[np.sort(rows)].copy()
+        out.obs_names_make_unique()
+        return out

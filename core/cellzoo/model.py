@@ -349,6 +349,8 @@ class Generator(ZooModel):
     output_target_sum: ClassVar[float | None] = None
     #: whether ``_decode`` takes class codes (a conditional generator)
     conditional: ClassVar[bool] = False
+    #: whether ``sample(cell_type=…)`` works although ``_decode`` takes no codes (ACTIVA's classifier-guided ``_sample``)
+    samples_types: ClassVar[bool] = False
     latent_dim: int = 128
 
     def __init__(self, config: Any = None):
@@ -362,9 +364,16 @@ class Generator(ZooModel):
     def is_fitted(self) -> bool:
         return self.fitted
 
+    @property
+    def contract(self) -> Any:
+        """What ``fit`` reads (:class:`cellzoo.data.contract.InputContract`): raw counts."""
+        from .data.contract import InputContract
+
+        return InputContract(state=self.input_state)
+
     # -- the protocol ------------------------------------------------------------------------
     def fit(self, adata: anndata.AnnData, label_key: str | None = None) -> Generator:
-        from .data.contract import InputContract, prepare_input
+        from .data.contract import prepare_input
         from .data.genes import GeneManifest
 
         if self.conditional and label_key is None:
@@ -376,7 +385,7 @@ class Generator(ZooModel):
             self.class_counts = tuple(int(c) for c in counts)
             y = codes.astype(np.int64)
         self.manifest = GeneManifest.from_names(adata.var_names)
-        X = prepare_input(adata, InputContract(state="counts"))
+        X = prepare_input(adata, self.contract)
         self._fit(X, y)
         self.fitted = True
         return self
@@ -417,6 +426,11 @@ class Generator(ZooModel):
             raise ConfigError(
                 f"model {self.name!r} was trained without labels, so it cannot sample a cell type; sample without "
                 "--cell-type, or train it with --label-key"
+            )
+        if not (self.conditional or self.samples_types):
+            raise ConfigError(
+                f"model {self.name!r} is not conditional, so it cannot sample a given cell type; sample without "
+                "--cell-type, or use a conditional model (cscgan, activa)"
             )
         if str(cell_type) not in self.classes:
             raise UnknownNameError("cell type", str(cell_type), self.classes,

@@ -14,7 +14,7 @@ from typing import Any
 
 ROLES = ("method", "baseline", "control")
 #: how the benchmark harness runs and scores a task (see :class:`TaskSpec`)
-SCORINGS = ("supervised", "unsupervised", "markers")
+SCORINGS = ("supervised", "unsupervised", "markers", "generate")
 #: what a task's datasets hold: an AnnData of cells, or a set of images
 DATA_KINDS = ("cells", "images")
 

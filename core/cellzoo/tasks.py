@@ -13,7 +13,10 @@ The built-in scorings:
 * ``unsupervised`` — ``fit(cells)`` without labels; the output is ``predict(cells)``, whose names
   need not be training classes;
 * ``markers`` — ``fit(cells, label_key)``; the output is ``markers(cells, label_key, n)``, scored
-  against the dataset's true markers.
+  against the dataset's true markers;
+* ``generate`` — ``fit(cells, label_key)`` (the label column when the dataset has one); the
+  output is ``sample(n)`` — per cell type for a model that can sample one — scored against held-out
+  real cells (controls that ``requires_solution`` are given the other half of them).
 """
 
 from __future__ import annotations
@@ -85,9 +88,54 @@ class Markers(Dispatch):
         return False
 
 
-SUPERVISED, UNSUPERVISED, MARKERS = Dispatch(), Unsupervised(), Markers()
+class Generate(Dispatch):
+    """``generate``: fit on the training cells (with their types when the dataset has them), then
+    sample as many cells as the reference set holds — per cell type, in the reference's
+    proportions, when the model can sample a type — to be scored against those real cells."""
+
+    allows_unseen = True
+
+    def fit(self, model: Any, data: Any, label_key: str | None) -> Any:
+        fit = getattr(model, "fit", None)
+        if not callable(fit):
+            raise ProtocolError(f"model {_name(model)!r} has no fit() method, so it cannot be trained")
+        return fit(data, label_key)
+
+    def output(
+        self, model: Any, data: Any, *, label_key: str | None = None, solution: Any = None, seed: int = 0
+    ) -> Any:
+        import anndata
+        import numpy as np
+
+        extra = {"solution": solution} if capability(model, "requires_solution") else {}
+        typed = label_key is not None and label_key in data.obs and getattr(model, "classes", None) is not None
+        if not (typed and (getattr(model, "conditional", False) or getattr(model, "samples_types", False))):
+            return model.sample(data.n_obs, seed=seed, **extra)
+        types, counts = np.unique(data.obs[label_key].astype(str).to_numpy(), return_counts=True)
+        parts = {
+            str(cell_type): model.sample(int(count), cell_type=str(cell_type), seed=seed + i, **extra)
+            for i, (cell_type, count) in enumerate(zip(types, counts))
+            if str(cell_type) in model.classes
+        }
+        if not parts:
+            raise InputError(f"none of the reference cell types is among model {_name(model)!r}'s classes")
+        out = anndata.concat(parts, index_unique="-")  # cell names: <name>-<type>
+        parts = list(parts.values())
+        out.uns["cellzoo"] = dict(parts[0].uns.get("cellzoo", {}))
+        return out
+
+    def can_predict(self, model: Any) -> bool:
+        return callable(getattr(model, "sample", None))
+
+
+SUPERVISED, UNSUPERVISED, MARKERS, GENERATE = Dispatch(), Unsupervised(), Markers(), Generate()
 #: the dispatch of each built-in scoring
-BY_SCORING: dict[str, Dispatch] = {"supervised": SUPERVISED, "unsupervised": UNSUPERVISED, "markers": MARKERS}
+BY_SCORING: dict[str, Dispatch] = {
+    "supervised": SUPERVISED,
+    "unsupervised": UNSUPERVISED,
+    "markers": MARKERS,
+    "generate": GENERATE,
+}
 
 
 def dispatch_of(task: Any) -> Dispatch:

@@ -611,6 +611,8 @@ class TorchGenerator(Generator):
     def _decode(self, z: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
         module = self.decoder()
         was_training = module.training
+        first = next(module.parameters(), None)
+        before = first.device if first is not None else torch.device("cpu")
         device = self.device
         module.to(device).eval()
         parts = []
@@ -626,7 +628,7 @@ class TorchGenerator(Generator):
                     parts.append(out.float().cpu().numpy())
         finally:
             module.train(was_training)
-            module.cpu()
+            module.to(before)  # where it was: a hook sampling mid-training leaves the nets on their device
         return np.concatenate(parts) if parts else np.zeros((0, len(self.manifest.genes)), dtype=np.float32)
 
     def state_tensors(self) -> dict[str, np.ndarray]:

@@ -1,7 +1,7 @@
 """The contract every zoo model keeps, as pytest tests a plugin's CI runs with one import.
 
 The checks cover every task scoring the harness knows (``supervised`` annotation,
-``unsupervised`` discovery, ``markers``), using a model as the benchmark runner does; a check
+``unsupervised`` discovery, ``markers``, ``generate``), using a model as the benchmark runner does; a check
 that means nothing for a task (the single-cell check of a marker ranking) skips. Each check is a
 plain function of a :class:`ContractCase`; :func:`contract_suite` turns a list
 of models into one test function parametrised over (model, check), so a failure reads as
@@ -94,16 +94,28 @@ class ContractCase:
         return create_model(self.model, **self.config_overrides())
 
     def train_data(self, sparse: bool = False):
+        if self.scoring == "generate":  # generated cells are compared with cells of the same distribution
+            return self._pool(sparse)[: self.n_cells].copy()
         return tiny_annotate_adata(self.n_cells, self.n_genes, self.n_classes, self.seed, sparse=sparse)
 
     def query_data(self, sparse: bool = False):
         # the same genes and classes, other cells
+        if self.scoring == "generate":
+            return self._pool(sparse)[self.n_cells :].copy()
         return tiny_annotate_adata(self.n_cells, self.n_genes, self.n_classes, self.seed + 1, sparse=sparse)
+
+    def _pool(self, sparse: bool):
+        # another seed draws another background profile, so train and query are two halves of one draw
+        return tiny_annotate_adata(2 * self.n_cells, self.n_genes, self.n_classes, self.seed, sparse=sparse)
 
     def output_data(self, sparse: bool = False):
         """The cells whose output the checks compare: a ranking describes the cells it was fitted
         on (as the benchmark ranks them), a prediction is made for new cells."""
         return self.train_data(sparse) if self.scoring == "markers" else self.query_data(sparse)
+
+    def generated(self, model, adata):
+        """Cells sampled like ``adata`` (per type for a model that samples types), seed 0; controls get ``adata``."""
+        return self.dispatch.output(model, adata, label_key=LABEL_KEY, solution=adata, seed=0)
 
     @property
     def dispatch(self):
@@ -139,6 +151,8 @@ class ContractCase:
     def result(self, model, adata):
         """The model's output on ``adata``: its prediction, or for ``markers`` its ranking (truth to controls)."""
         solves = capability(model, "requires_solution")
+        if self.scoring == "generate":
+            return self.generated(model, adata)
         if self.scoring == "markers":
             extra = {"solution": adata.uns["cellzoo"]["markers"]} if solves else {}
             return model.markers(adata, LABEL_KEY, n=N_MARKERS, **extra)
@@ -153,6 +167,8 @@ class ContractCase:
         classes = adata.obs[LABEL_KEY].astype(str).unique()
         if self.scoring == "markers":
             assert_valid_markers(result, classes, adata.var_names, N_MARKERS)
+        elif self.scoring == "generate":
+            assert_valid_generated(result, adata)
         elif self.scoring == "unsupervised":
             assert_valid_discovery(result, adata.n_obs)
         else:
@@ -162,6 +178,12 @@ class ContractCase:
         """The parts of a result two runs must agree on, as arrays (floats compared with a tolerance)."""
         if self.scoring == "markers":
             return {f"markers[{c}]": np.asarray(genes, dtype=str) for c, genes in result.items()}
+        if self.scoring == "generate":
+            X = result.X.toarray() if hasattr(result.X, "toarray") else np.asarray(result.X)
+            out = {"cells": np.asarray(X, dtype=np.float64), "genes": np.asarray(result.var_names, dtype=str)}
+            if "cell_type" in result.obs:
+                out["cell_type"] = result.obs["cell_type"].astype(str).to_numpy()
+            return out
         # probabilities first: where labels differ they do too, and their difference says more
         out = {}
         if getattr(result, "proba", None) is not None:
@@ -254,6 +276,24 @@ def assert_valid_discovery(result, n_cells: int) -> None:
         _assert_valid_proba(np.asarray(proba, dtype=np.float64), classes, clusters)
 
 
+def assert_valid_generated(generated, reference) -> None:
+    """Generated cells: an AnnData over the reference's genes, finite and non-negative, state declared."""
+    import anndata
+
+    assert isinstance(generated, anndata.AnnData), f"sample() must return an AnnData, got {type(generated).__name__}"
+    assert 0 < generated.n_obs <= reference.n_obs, f"asked for {reference.n_obs} cells, got {generated.n_obs}"
+    assert list(map(str, generated.var_names)) == list(map(str, reference.var_names)), (
+        "generated cells must be over the training genes, in their order"
+    )
+    X = generated.X.toarray() if hasattr(generated.X, "toarray") else np.asarray(generated.X)
+    assert np.isfinite(X).all(), "generated cells hold NaN or inf"
+    assert (X >= 0).all(), f"generated expression must be non-negative (min {X.min():.3g})"
+    meta = generated.uns.get("cellzoo", {})
+    assert meta.get("input_state") in ("counts", "nonnegative", "log1p_norm"), (
+        "sample() must declare the state of its cells in uns['cellzoo']['input_state']"
+    )
+
+
 def assert_valid_markers(ranked, classes: Iterable[str], genes: Iterable[str], n: int) -> None:
     """A marker ranking: ``{class: [gene, ...]}`` for every class, at most ``n`` distinct known genes each."""
     assert isinstance(ranked, Mapping), f"markers() must return {{class: [gene, ...]}}, got {type(ranked).__name__}"
@@ -310,7 +350,7 @@ def check_fit_predict(case: ContractCase) -> None:
     """Fitted, the model gives an output of the task's shape: labels and probabilities, or markers per class."""
     model = case.fitted()
     assert model.is_fitted, "is_fitted must be True after fit()"
-    if case.scoring in ("markers", "unsupervised"):
+    if case.scoring in ("markers", "unsupervised", "generate"):
         data = case.output_data()
         case.assert_valid(case.result(model, data), data)
         return
@@ -328,6 +368,16 @@ def check_learns(case: ContractCase) -> None:
     if case.spec.role == "control":
         pytest.skip("controls are not expected to learn")
     model = case.fitted()
+    if case.scoring == "generate":
+        from ..genmetrics import gene_mean_corr
+
+        query = case.query_data()
+        r = gene_mean_corr(query, case.result(model, query))
+        assert r >= 0.5, (
+            f"the generated cells' gene means correlate {r:.2f} with new real cells' (needed 0.50): the model does "
+            "not learn the data — or needs more epochs: set contract_test_config on the model class"
+        )
+        return
     if case.scoring == "markers":
         from ..metrics import marker_precision_at_k
 
@@ -370,6 +420,10 @@ def check_single_cell(case: ContractCase) -> None:
         pytest.skip("a marker ranking describes classes, not cells")
     model = case.fitted()
     query = case.query_data()
+    if case.scoring == "generate":
+        one = model.sample(1, seed=0, **({"solution": query} if capability(model, "requires_solution") else {}))
+        assert_valid_generated(one, query[:1])
+        return
     one = case.result(model, query[:1].copy())
     if case.scoring == "unsupervised":
         assert_valid_discovery(one, 1)
@@ -397,6 +451,8 @@ def check_sparse_input(case: ContractCase) -> None:
 
 def check_gene_order(case: ContractCase) -> None:
     """Genes are matched by name: a query with its genes in another order gives the same result."""
+    if case.scoring == "generate":
+        pytest.skip("a generator's cells are over its training genes; it reads no query")
     model = case.fitted()
     query = case.output_data()
     reordered = query[:, query.var_names[::-1]].copy()
@@ -405,8 +461,8 @@ def check_gene_order(case: ContractCase) -> None:
 
 def check_annotate_writes(case: ContractCase) -> None:
     """``annotate`` adds cellzoo_<model>_* keys and leaves the user's columns alone."""
-    if case.scoring == "markers":
-        pytest.skip("the markers task returns its ranking; it writes no per-cell keys")
+    if case.scoring in ("markers", "generate"):
+        pytest.skip(f"the {case.scoring} task returns its output; it writes no per-cell keys")
     model = case.fitted()
     if capability(model, "requires_solution"):
         pytest.skip("this control needs the true labels, which annotate() does not take")
@@ -432,7 +488,7 @@ def check_input_contract(case: ContractCase) -> None:
     state = (
         model.contract.state if getattr(model, "contract", None) is not None else capability(type(model), "input_state")
     )
-    if case.scoring == "markers":
+    if case.scoring in ("markers", "generate"):
         _check_fit_input_contract(case, state)
         return
     query = case.query_data()
@@ -533,7 +589,7 @@ def check_round_trip(case: ContractCase) -> None:
         assert loaded.is_fitted, "a loaded model must report is_fitted"
         after = case.result(loaded, query)
         assert_same(case, before, after, "the saved and loaded model", atol=1e-7, rtol=1e-6)
-        if case.scoring != "markers":
+        if case.scoring not in ("markers", "generate"):
             assert tuple(after.classes) == tuple(before.classes), "classes changed in the round trip"
         inputs = model.golden_inputs()
         expected = model.infer(inputs)

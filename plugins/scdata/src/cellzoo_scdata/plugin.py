@@ -48,7 +48,7 @@ def cellzoo_datasets():
         ),
         DatasetSpec(
             name="pbmc68k_reduced_counts",
-            tasks=("annotate", "discover", "markers"),
+            tasks=("annotate", "discover", "markers", "generate"),
             loader=_LOADERS + "pbmc68k_reduced_counts",
             label_key="bulk_labels",
             input_state="counts",
@@ -78,7 +78,7 @@ def cellzoo_datasets():
         ),
         DatasetSpec(
             name="splat",
-            tasks=("annotate", "discover", "markers"),
+            tasks=("annotate", "discover", "markers", "generate"),
             loader="cellzoo_scdata.splat:splat",
             label_key="group",
             input_state="counts",
