@@ -223,3 +223,20 @@ def test_shipped_checkpoints_build_deterministically(name, tmp_path, monkeypatch
     for out in outputs:  # a plugin may record how long training took; that is allowed to differ
         out["config.json"] = {k: out["config.json"][k] for k in ("config", "recipe", "golden")}
     assert outputs[0] == outputs[1]
+
+
+def test_a_generator_builds_from_its_recipe_and_is_scored_against_held_out_cells(zoo):
+    """A generate recipe trains on the training cells and records the task's metrics on the held-out ones."""
+    import json
+
+    import cellzoo
+
+    write_registry_entry(zoo.registry, "independent_genes.test", dataset=str(zoo.data), task="generate")
+    path = build("independent_genes.test", progress=False)
+    measured = json.loads((path / "config.json").read_text())["metrics"]
+    (scores,) = measured.values()
+    assert set(scores) == set(cellzoo.task_spec("generate").metrics)
+    assert 0.0 <= scores["classifier_auc"] <= 1.0 and -1.0 <= scores["gene_mean_corr"] <= 1.0
+    model = cellzoo.load("independent_genes.test")
+    cells = model.sample(20, cell_type=model.classes[0], seed=0)
+    assert cells.n_obs == 20 and set(cells.obs["cell_type"].astype(str)) == {model.classes[0]}

@@ -27,6 +27,7 @@ from .data.datasets import dataset_hash, load_dataset
 from .data.labels import labels_of
 from .data.splits import split_indices
 from .errors import ConfigError
+from .genmetrics import TYPE_KEY, reference_cells
 from .paths import artifact_dir
 from .pretrained import PretrainedEntry, pretrained_entry
 from .registry import contribution, create_model, get_metric, metric_spec, task_spec
@@ -111,7 +112,14 @@ def train_from_recipe(
     dispatch.fit(model, train_data, recipe.label_key)
 
     metrics: dict[str, float] = {}
-    if test.size and labels is not None and dispatch.can_predict(model):
+    if test.size and task_spec(entry.task).scoring == "generate":
+        say(f"{entry.name}: scoring generated cells against {test.size} held-out cells")
+        reference = reference_cells(adata, test, None if labels is None else labels[test], train)
+        label_key = None if labels is None else TYPE_KEY
+        generated = dispatch.output(model, reference, label_key=label_key, seed=recipe.seed)
+        for metric in task_spec(entry.task).metrics:
+            metrics[metric] = float(get_metric(metric)(reference, generated))
+    elif test.size and labels is not None and dispatch.can_predict(model):
         say(f"{entry.name}: measuring {test.size} held-out cells")
         prediction = dispatch.output(model, adata[test].copy(), solution=labels[test])
         for metric in task_spec(entry.task).metrics:

@@ -268,6 +268,73 @@ def marker_heatmap(ctx: DemoContext) -> str:
     return f"markers_heatmap.png: {len(genes)} genes × {len(classes)} cell types"
 
 
+#: the generator the tour pulls, and what it is scored with
+DEMO_GENERATOR = "cscgan.pbmc68k_reduced"
+GENERATION_METRICS = ("classifier_auc", "mmd_rbf", "gene_mean_corr", "gene_corr_distance", "cv_r2")
+
+
+def generate(ctx: DemoContext) -> str:
+    """Pull a conditional generator by name, sample every PBMC type, score it against held-out cells and the controls."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import cellzoo
+
+    from .data.labels import labels_of
+    from .data.splits import split_indices
+    from .fileio import write_text
+    from .genmetrics import reference_cells, shared_space
+    from .pretrained import pretrained_entries
+    from .registry import get_metric
+    from .sources import resolve_pretrained
+    from .tasks import GENERATE
+
+    resolve_pretrained(DEMO_GENERATOR)
+    model = cellzoo.load(DEMO_GENERATOR)
+    entry = pretrained_entries()[DEMO_GENERATOR]
+    adata = cellzoo.get_dataset(entry.recipe.dataset)
+    labels = labels_of(adata, entry.recipe.label_key)
+    train, test = split_indices(labels, entry.recipe.split)  # the cells the checkpoint never saw: test
+    order = np.random.default_rng(0).permutation(test)
+    half_a, half_b = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])
+    reference = reference_cells(adata, half_a, labels[half_a], train)
+    other = reference_cells(adata, half_b, labels[half_b])
+    training = adata[train].copy()
+    rows = []
+    for name in (DEMO_GENERATOR, "real_cells", "independent_genes", "shuffled_genes"):
+        m = model if name == DEMO_GENERATOR else cellzoo.create_model(name).fit(training, entry.recipe.label_key)
+        generated = GENERATE.output(m, reference, label_key="cell_type", solution=other, seed=0)
+        rows.append((name, generated, {k: get_metric(k)(reference, generated) for k in GENERATION_METRICS}))
+    table = "| model | " + " | ".join(GENERATION_METRICS) + " |\n|---|" + "---|" * len(GENERATION_METRICS) + "\n"
+    table += "".join(f"| {n} | " + " | ".join(f"{v[k]:.3f}" for k in GENERATION_METRICS) + " |\n" for n, _, v in rows)
+    write_text(ctx.report / "generate.md", f"# {DEMO_GENERATOR} against {len(half_a)} held-out PBMCs\n\n{table}")
+    space = shared_space(reference, rows[0][1])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True, sharey=True)
+    for ax, (title, pcs, types) in zip(axes, (
+        ("held-out real cells", space.real_pcs, reference.obs["cell_type"].astype(str).to_numpy()),
+        (f"{DEMO_GENERATOR} samples", space.fake_pcs, rows[0][1].obs["cell_type"].astype(str).to_numpy()),
+    )):  # fmt: skip
+        for cell_type in sorted(set(types)):
+            picked = types == cell_type
+            ax.scatter(pcs[picked, 0], pcs[picked, 1], s=6, label=cell_type)
+        ax.set_title(title)
+        ax.set_xlabel("PC1 (of the training cells)")
+    axes[0].set_ylabel("PC2")
+    axes[1].legend(fontsize=6, markerscale=2, loc="best")
+    fig.tight_layout()
+    fig.savefig(ctx.report / "generate_pca.png", dpi=120)
+    plt.close(fig)
+    ctx.state["generation"] = {n: v for n, _, v in rows}
+    mine = rows[0][2]
+    return (
+        f"{DEMO_GENERATOR}: classifier AUC {mine['classifier_auc']:.2f} (real cells {rows[1][2]['classifier_auc']:.2f}, "
+        f"shuffled genes {rows[3][2]['classifier_auc']:.2f}); generate.md, generate_pca.png"
+    )
+
+
 def throughput(ctx: DemoContext) -> str:
     """Cells per second of the exported model: torch eager vs onnxruntime, batch 1024, 2 threads."""
     import numpy as np
@@ -318,6 +385,8 @@ def report(ctx: DemoContext) -> str:
         f"{rt.get('agreement', float('nan')):.1%} of cells, max |Δproba| {rt.get('max_proba_diff', float('nan')):.1e}.",
         "- Marker genes from scANNA attention: [markers_heatmap.png](markers_heatmap.png), `markers.json`.",
         "- Throughput: [throughput.md](throughput.md).",
+        f"- Generated cells: {DEMO_GENERATOR} against held-out PBMCs and the controls, [generate.md](generate.md), "
+        "[generate_pca.png](generate_pca.png).",
         "",
     ]
     write_text(ctx.report / "README.md", "\n".join(lines))
@@ -333,6 +402,7 @@ STEPS: list[Step] = [
     Step("run", "Annotate an .h5ad with the torch-free runtime", run_onnx, needs=("export",)),
     Step("markers", "Marker genes from attention", marker_heatmap, needs=("pull",)),
     Step("throughput", "torch vs onnxruntime speed", throughput, needs=("export",)),
+    Step("generate", "Generate cells and score them", generate),
     Step("report", "Write the report", report),
 ]
 

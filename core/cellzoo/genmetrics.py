@@ -81,6 +81,28 @@ def space_of_training_cells(counts: Any, max_cells: int = 5000) -> dict[str, np.
     return pca_basis(_log1p_cp10k(anndata.AnnData(X=counts[rows])))
 
 
+def reference_cells(adata: anndata.AnnData, rows: np.ndarray, labels: Any = None, train_rows: Any = None):
+    """Real cells to score generated ones against: raw counts of ``rows``, their type in ``obs['cell_type']``.
+
+    With ``train_rows`` the PCA basis of those (training) cells goes into ``uns[PCA_KEY]``, so the
+    shared space is not fitted on the cells it scores.
+    """
+    import anndata
+    import pandas as pd
+
+    from .data.contract import InputContract, prepare_input
+
+    cells = adata[rows]
+    obs = pd.DataFrame(index=cells.obs_names.copy())
+    if labels is not None:
+        obs[TYPE_KEY] = pd.Categorical(np.asarray(labels, dtype=str))
+    out = anndata.AnnData(X=prepare_input(cells, InputContract(state="counts")), obs=obs,
+                          var=pd.DataFrame(index=cells.var_names.copy()))  # fmt: skip
+    if train_rows is not None:
+        out.uns[PCA_KEY] = space_of_training_cells(prepare_input(adata[train_rows], InputContract(state="counts")))
+    return out
+
+
 @dataclass
 class Space:
     """Real and generated cells in one space: log1p-CP10k genes and the real cells' PCs."""

@@ -120,8 +120,14 @@ class Generate(Dispatch):
         if not parts:
             raise InputError(f"none of the reference cell types is among model {_name(model)!r}'s classes")
         out = anndata.concat(parts, index_unique="-")  # cell names: <name>-<type>
-        parts = list(parts.values())
-        out.uns["cellzoo"] = dict(parts[0].uns.get("cellzoo", {}))
+        metas = {t: dict(p.uns.get("cellzoo", {})) for t, p in parts.items()}
+        meta = dict(next(iter(metas.values())))
+        # what differs per type (ACTIVA's acceptance rate, draws) is kept per type
+        for key in {k for m in metas.values() for k in m}:
+            values = {t: m.get(key) for t, m in metas.items()}
+            if len({repr(v) for v in values.values()}) > 1:
+                meta[key] = values
+        out.uns["cellzoo"] = meta
         return out
 
     def can_predict(self, model: Any) -> bool:

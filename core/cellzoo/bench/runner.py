@@ -236,21 +236,6 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     }
 
 
-def reference_cells(adata, rows: np.ndarray, labels: np.ndarray | None):
-    """Real cells as raw counts over all genes, their type in ``obs['cell_type']`` (what generated cells are scored against)."""
-    import anndata
-    import pandas as pd
-
-    from ..data.contract import InputContract, prepare_input
-
-    cells = adata[rows]
-    X = prepare_input(cells, InputContract(state="counts"))
-    obs = pd.DataFrame(index=cells.obs_names.copy())
-    if labels is not None:
-        obs["cell_type"] = pd.Categorical(np.asarray(labels, dtype=str))
-    return anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=cells.var_names.copy()))
-
-
 def generated_run(job: Job, dispatch: Any, model: Any, plan: Plan) -> dict[str, Any]:
     """Sample like a held-out half of the test cells and score against it; the other half is the ``real_cells`` control's."""
     data, split = job.dataset, job.split
@@ -260,12 +245,9 @@ def generated_run(job: Job, dispatch: Any, model: Any, plan: Plan) -> dict[str, 
         raise ProtocolError(f"the test split has {len(split.test)} cells; scoring generated cells needs at least 4")
     rows_ref, rows_other = np.sort(split.test[order[:half]]), np.sort(split.test[order[half:]])
     labelled = data.label_key is not None
-    from ..data.contract import InputContract, prepare_input
-    from ..genmetrics import PCA_KEY, space_of_training_cells
+    from ..genmetrics import reference_cells
 
-    reference = reference_cells(data.adata, rows_ref, data.labels[rows_ref] if labelled else None)
-    # the shared space is fitted on the training cells, not on the cells it scores
-    reference.uns[PCA_KEY] = space_of_training_cells(prepare_input(data.adata[split.train], InputContract("counts")))
+    reference = reference_cells(data.adata, rows_ref, data.labels[rows_ref] if labelled else None, split.train)
     other = reference_cells(data.adata, rows_other, data.labels[rows_other] if labelled else None)
     start = time.perf_counter()
     generated = dispatch.output(model, reference, label_key="cell_type" if labelled else None, solution=other,
@@ -279,7 +261,8 @@ def generated_run(job: Job, dispatch: Any, model: Any, plan: Plan) -> dict[str, 
         "predict_seconds": seconds,
         "cells_per_second": generated.n_obs / seconds if seconds > 0 else None,
         "generated_cells": int(generated.n_obs),
-        "acceptance_rate": getattr(model, "last_acceptance_rate", None),
+        # classifier-guided sampling (ACTIVA) reports the share of draws kept, per type
+        "acceptance_rate": generated.uns.get("cellzoo", {}).get("acceptance_rate"),
     }
 
 
