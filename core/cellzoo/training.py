@@ -141,7 +141,8 @@ def batches(X: Any, batch_size: int, order: np.ndarray | None = None) -> Iterato
         yield np.ascontiguousarray(block, dtype=np.float32)
 
 
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the training batches of ``n`` cells (a trailing batch of one cell is folded)."""
     bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     # a last batch of one cell breaks BatchNorm in training mode; fold it into the one before
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
@@ -256,7 +257,7 @@ def train_classifier(
     history = TrainHistory()
     generator = torch.Generator().manual_seed(int(seed))
     n = X_train.shape[0]
-    bounds = _batch_bounds(n, int(batch_size))
+    bounds = batch_bounds(n, int(batch_size))
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     started = time.perf_counter()
 

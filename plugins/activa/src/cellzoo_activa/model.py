@@ -13,7 +13,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from cellzoo.errors import ArtifactError, ConfigError
-from cellzoo.training import TorchGenerator, WeightedLoss, finite_loss, seed_everything, select_device
+from cellzoo.training import (
+    TorchGenerator,
+    WeightedLoss,
+    batch_bounds,
+    finite_loss,
+    seed_everything,
+    select_device,
+)
 from cellzoo_actinn.network import ActinnNet
 
 from .config import ActivaConfig
@@ -158,7 +165,7 @@ class Activa(TorchGenerator):
         labels = torch.from_numpy(y)
         shuffle = torch.Generator().manual_seed(int(cfg.seed))
         n = X.shape[0]
-        bounds = _batch_bounds(n, int(cfg.batch_size))
+        bounds = batch_bounds(n, int(cfg.batch_size))
         history: list[dict[str, Any]] = []
         train_seconds = 0.0
         frozen = False
@@ -384,15 +391,6 @@ def _step(optimiser: torch.optim.Optimizer, params: list[torch.Tensor], grads) -
     optimiser.step()
     for p in params:
         p.grad = None
-
-
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-    # a last batch of one cell breaks BatchNorm in training mode: fold it into the one before
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds[-2] = (bounds[-2][0], n)
-        bounds.pop()
-    return bounds
 
 
 def _dense(X, rows: np.ndarray) -> torch.Tensor:
