@@ -119,6 +119,9 @@ class Generate(Dispatch):
         }
         if not parts:
             raise InputError(f"none of the reference cell types is among model {_name(model)!r}'s classes")
+        parts = {t: p for t, p in parts.items() if p.n_obs}
+        if not parts:
+            raise InputError(f"model {_name(model)!r} produced no cells for the reference types")
         out = anndata.concat(parts, index_unique="-")  # cell names: <name>-<type>
         metas = {t: dict(p.uns.get("cellzoo", {})) for t, p in parts.items()}
         meta = dict(next(iter(metas.values())))
