@@ -132,7 +132,7 @@ def test_get_dataset_passes_parameters_and_rejects_unknown_ones():
     adata = cellzoo.get_dataset("splat", n_cells=50, n_genes=20, seed=9)
     assert adata.shape == (50, 20)
     assert adata.uns["cellzoo"]["label_key"] == "group"
-    assert cellzoo.dataset_spec("splat").tasks == ("annotate", "discover", "markers")
+    assert cellzoo.dataset_spec("splat").tasks == ("annotate", "discover", "markers", "generate")
     with pytest.raises(ConfigError, match="no parameter 'n_cell'"):
         cellzoo.get_dataset("splat", n_cell=50)
 
