@@ -55,6 +55,7 @@ _API: dict[str, str] = {
     "InputContract": "data.contract",
     "prepare_input": "data.contract",
     "to_input_state": "data.contract",
+    "scale_to_total": "data.contract",
     "detect_state": "data.contract",
     "GeneManifest": "data.genes",
     "align_genes": "data.genes",

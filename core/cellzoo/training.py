@@ -270,7 +270,7 @@ def train_classifier(
             total, seen = 0.0, 0
             for start, stop in bounds:
                 rows = order[start:stop]
-                xb = _dense(X_train, rows).to(device, non_blocking=True)
+                xb = dense_rows(X_train, rows).to(device, non_blocking=True)
                 yb = y_tr[rows].to(device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(logits_fn(module, xb), yb)
@@ -314,7 +314,8 @@ def train_classifier(
     return history
 
 
-def _dense(X: Any, rows: np.ndarray) -> torch.Tensor:
+def dense_rows(X: Any, rows: np.ndarray) -> torch.Tensor:
+    """Rows ``rows`` of ``X`` (dense or sparse) as a float32 tensor."""
     block = X[rows]
     block = block.toarray() if sp.issparse(block) else np.asarray(block)
     return torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))

@@ -355,20 +355,37 @@ def _float32(X: Any) -> Any:
     return np.asarray(X, dtype=np.float32)
 
 
-def _log1p_normalise(X: Any, target_sum: float) -> Any:
-    """Counts → log1p(counts / total * target_sum); a zero-count cell stays all zeros."""
+def scale_to_total(X: Any, target_sum: float) -> Any:
+    """Every cell (row) of counts scaled to sum to ``target_sum``, no log; a zero-count cell stays all zeros.
+
+    Float32; a sparse matrix stays sparse (CSR). The library-size normalisation of scGAN and ACTIVA
+    (their "LSN", per cell).
+    """
+    return _scaled(X, target_sum).astype(np.float32)
+
+
+def _scaled(X: Any, target_sum: float) -> Any:
+    # float64 copy, so the caller's matrix is left alone and log1p after it loses nothing
     X = _as_2d(X)
     if sp.issparse(X):
-        X = X.tocsr().astype(np.float64)  # copies: the caller's matrix is left alone
+        X = X.tocsr().astype(np.float64)
         totals = np.asarray(X.sum(axis=1)).ravel()
         scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
         X.data *= np.repeat(scale, np.diff(X.indptr))
-        np.log1p(X.data, out=X.data)
-        return X.astype(np.float32)
+        return X
     X = np.asarray(X, dtype=np.float64)
     totals = X.sum(axis=1)
     scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-    return np.log1p(X * scale[:, None]).astype(np.float32)
+    return X * scale[:, None]
+
+
+def _log1p_normalise(X: Any, target_sum: float) -> Any:
+    """Counts → log1p(counts / total * target_sum); a zero-count cell stays all zeros."""
+    X = _scaled(X, target_sum)
+    if sp.issparse(X):
+        np.log1p(X.data, out=X.data)
+        return X.astype(np.float32)
+    return np.log1p(X).astype(np.float32)
 
 
 def to_input_state(X: Any, from_state: str, contract: InputContract) -> Any:

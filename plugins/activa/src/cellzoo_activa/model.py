@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -17,6 +16,7 @@ from cellzoo.training import (
     TorchGenerator,
     WeightedLoss,
     batch_bounds,
+    dense_rows,
     finite_loss,
     seed_everything,
     select_device,
@@ -179,7 +179,7 @@ class Activa(TorchGenerator):
             sums: dict[str, float] = {}
             for step, (start, stop) in enumerate(bounds, 1):
                 rows = order[start:stop]
-                xb = _dense(X, rows).to(device, non_blocking=True)
+                xb = dense_rows(X, rows).to(device, non_blocking=True)
                 if phase == "classifier":
                     values = self._classifier_step(xb, labels[rows].to(device), opt_c, sched_c, epoch, step)
                 elif phase == "vae":
@@ -391,12 +391,6 @@ def _step(optimiser: torch.optim.Optimizer, params: list[torch.Tensor], grads) -
     optimiser.step()
     for p in params:
         p.grad = None
-
-
-def _dense(X, rows: np.ndarray) -> torch.Tensor:
-    block = X[rows]
-    block = block.toarray() if sp.issparse(block) else np.asarray(block)
-    return torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
 
 
 __all__ = ["PHASES", "Activa"]

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from cellzoo import scale_to_total
 
 
 def library_normalise(X, target_sum: float = 20000.0):
     """Each cell (row) of counts scaled to sum to ``target_sum``; no log. All-zero cells stay zero.
 
     Per cell, not per batch (the reference's LSN layer divided by the total of the whole batch).
-    Sparse input stays sparse (CSR); dense input becomes float32.
+    Sparse input stays sparse (CSR); dense input becomes float32 (:func:`cellzoo.scale_to_total`).
     """
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float64, copy=True)
-        totals = np.asarray(X.sum(axis=1)).ravel()
-        factor = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-        return sp.csr_matrix(sp.diags(factor) @ X).astype(np.float32)
-    X = np.asarray(X, dtype=np.float64)
-    totals = X.sum(axis=1, keepdims=True)
-    factor = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-    return (X * factor).astype(np.float32)
+    return scale_to_total(X, target_sum)
 
 
 def _block(d_in: int, d_out: int) -> list[nn.Module]:

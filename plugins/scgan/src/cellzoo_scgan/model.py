@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from cellzoo import scale_to_total
 from cellzoo.errors import ArtifactError, ConfigError, InputError
 from cellzoo.training import TorchGenerator, finite_loss, seed_everything, select_device
 
@@ -23,17 +24,9 @@ _COUNTER = "num_batches_tracked"
 def library_normalise(X: Any, target: float = 20000.0) -> Any:
     """Every cell (row) of the counts ``X`` scaled to sum to ``target`` (no log); all-zero cells stay zero.
 
-    Dense input gives a float32 array, sparse input a float32 CSR matrix.
+    Dense input gives a float32 array, sparse input a float32 CSR matrix (:func:`cellzoo.scale_to_total`).
     """
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float64)
-        totals = np.asarray(X.sum(axis=1)).ravel()
-        factor = np.divide(target, totals, out=np.zeros_like(totals), where=totals > 0)
-        return sp.csr_matrix(sp.diags(factor) @ X, dtype=np.float32)
-    X = np.asarray(X, dtype=np.float64)
-    totals = X.sum(axis=1, keepdims=True)
-    factor = np.divide(target, totals, out=np.zeros_like(totals), where=totals > 0)
-    return (X * factor).astype(np.float32)
+    return scale_to_total(X, target)
 
 
 class _RealCells:
@@ -121,14 +114,6 @@ class Scgan(TorchGenerator):
             self._check_fitted()
 
     # -- sampling -------------------------------------------------------------------------------
-    def sample(self, n: int, cell_type: str | None = None, seed: int | None = None):
-        if cell_type is not None and not self.conditional:
-            raise ConfigError(
-                f"model {self.name!r} is an unconditional generator, so it cannot sample a given cell type; "
-                "sample without cell_type (--cell-type), or train the conditional 'cscgan' with a label key"
-            )
-        return super().sample(n, cell_type=cell_type, seed=seed)
-
     # -- training -------------------------------------------------------------------------------
     def _fit(self, X, y: np.ndarray | None) -> None:
         cfg = self.config
