@@ -140,6 +140,9 @@ def test_the_harness_scores_generators_between_their_controls(zoo_pm, tmp_path):
     assert auc["real_cells"] < 0.7 < auc["shuffled_genes"]
     assert records["real_cells"]["tables"]["generation_per_type"]  # per type: the reference has types
     assert (tmp_path / "out" / "leaderboard.md").exists()
+    # a generate run stores no predictions file: its records are reused, not taken for damaged
+    again = run_suite(suite, tmp_path / "out", progress=False, retry_failed=True)
+    assert again.counts["reused"] == 3 and not again.notes
 
 
 def test_cli_sample_writes_generated_cells(zoo_pm, tmp_path):
@@ -159,3 +162,31 @@ def test_cli_sample_writes_generated_cells(zoo_pm, tmp_path):
     assert bad.exit_code != 0 and "positive integer" in bad.output and not (tmp_path / "x.h5ad").exists()
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "--overwrite" in again.output
+
+
+def test_a_type_the_model_cannot_produce_is_scored_as_missing_not_a_lost_run():
+    from cellzoo.errors import InputError, SamplingError
+    from cellzoo.tasks import GENERATE
+
+    reference = cells(n=90)
+    kinds = sorted(set(reference.obs["cell_type"].astype(str)))
+
+    class Picky:
+        name, conditional = "picky", True
+        classes = tuple(kinds)
+
+        def __init__(self, refuse):
+            self.refuse = refuse
+
+        def sample(self, n, cell_type=None, seed=None):
+            if cell_type in self.refuse:
+                raise SamplingError(f"no {cell_type} within the bound")
+            out = reference[:n].copy()
+            out.uns["cellzoo"] = {"input_state": "counts"}
+            return out
+
+    out = GENERATE.output(Picky({kinds[0]}), reference, label_key="cell_type")
+    assert out.uns["cellzoo"]["types_not_generated"] == {kinds[0]: f"no {kinds[0]} within the bound"}
+    assert out.n_obs == int((reference.obs["cell_type"] != kinds[0]).sum())
+    with pytest.raises(InputError, match=r"produced no cells.*within the bound"):
+        GENERATE.output(Picky(set(kinds)), reference, label_key="cell_type")

@@ -120,7 +120,11 @@ def test_list_models_pretrained_reads_the_registry(registry):
     names = list_models(pretrained=True)
     assert set(names) >= EXPECTED | {"majority.test"}
     assert list_models("majority.*", pretrained=True) == ["majority.test"]
-    assert list_models(pretrained=True, task="generate") == ["cscgan.pbmc68k_reduced"]
+    assert list_models(pretrained=True, task="generate") == [
+        "activa.pbmc68k_reduced",
+        "cscgan.pbmc68k_reduced",
+        "scgan.pbmc68k_reduced",
+    ]
     assert list_models(pretrained=True, task="upscale") == []
 
 

@@ -1,4 +1,5 @@
-"""Tiny exportable torch annotators (24 genes) for the export, runtime and pipeline tests.
+"""Tiny exportable torch annotators (24 genes) and a tiny conditional generator, for the export,
+runtime and pipeline tests.
 
 Registered through a plugin manager with discovery blocked (:func:`make_zoo`); the fixtures
 ``tiny_zoo``, ``tiny_model`` and ``tiny_artifact`` of ``tests/conftest.py`` build them once per module.
@@ -14,9 +15,11 @@ import torch
 from torch import nn
 
 import cellzoo
-from cellzoo import Annotator, ModelSpec, check_state_keys, hookimpl
+from cellzoo import Annotator, ModelSpec, TorchGenerator, check_state_keys, hookimpl
+from cellzoo.errors import TrainingError
 from cellzoo.plugins import ZooPluginManager
 from cellzoo.testing import tiny_annotate_adata
+from cellzoo.training import LastGood, finite_loss
 
 N_GENES = 24
 N_CLASSES = 3
@@ -143,6 +146,77 @@ class BakedBatchAttention(TinyAttention):
         return BakedBatchModule(super().export_module())
 
 
+# -- a tiny conditional generator --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TinyGenConfig:
+    seed: int = 0
+    latent_dim: int = 4
+    steps: int = 40
+    lr: float = 0.05
+    device: str = "cpu"
+    #: the step whose loss is made NaN (0: none), for the keep-the-last-good-weights tests
+    nan_at: int = 0
+
+
+class TinyDecoder(nn.Module):
+    """(z, y) → cells: a class embedding added to a linear map of z, then softplus (non-negative)."""
+
+    def __init__(self, latent_dim: int, n_classes: int, n_genes: int):
+        super().__init__()
+        self.embed = nn.Embedding(n_classes, latent_dim)
+        self.out = nn.Linear(latent_dim, n_genes)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.softplus(self.out(z + self.embed(y)))
+
+
+class TinyGenerator(TorchGenerator):
+    """Fitted to its classes' mean counts by a few Adam steps (enough to be class-dependent)."""
+
+    conditional = True
+    output_state = "nonnegative"
+
+    def __init__(self, config: TinyGenConfig | None = None):
+        super().__init__(config or TinyGenConfig())
+        self.latent_dim = self.config.latent_dim
+
+    def _build(self, n_genes: int) -> nn.ModuleDict:
+        return nn.ModuleDict({"decoder": TinyDecoder(self.latent_dim, len(self.classes), n_genes)})
+
+    def _fit(self, X, y: np.ndarray | None) -> None:
+        torch.manual_seed(self.config.seed)
+        X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32)
+        self.nets = self._build(X.shape[1])
+        means = torch.from_numpy(np.stack([X[y == k].mean(axis=0) for k in range(len(self.classes))]))
+        opt = torch.optim.Adam(self.nets.parameters(), lr=self.config.lr)
+        codes = torch.arange(len(self.classes))
+        last_good = LastGood(self.nets)
+        try:
+            for step in range(1, self.config.steps + 1):
+                opt.zero_grad()
+                loss = ((self.nets["decoder"](torch.zeros(len(codes), self.latent_dim), codes) - means) ** 2).mean()
+                if step == self.config.nan_at:
+                    loss = loss * float("nan")
+                finite_loss(loss, "tiny generator loss", 1, step)
+                loss.backward()
+                opt.step()
+                last_good.keep(f"step {step}")
+        except TrainingError as exc:
+            raise last_good.restore(exc) from exc
+        self.training_record = {"steps": self.config.steps, "final_loss": float(loss.detach())}
+
+    def decoder(self) -> nn.Module:
+        self._check_fitted()
+        return self.nets["decoder"]
+
+    def restore_artifact_state(self, state: Mapping) -> None:
+        super().restore_artifact_state(state)
+        self.training_record = state.get("training")
+        self.nets = self._build(len(self.manifest.genes)).eval()
+
+
 def _spec(name: str, builder: type, exportable: bool = True) -> ModelSpec:
     return ModelSpec(name, task="annotate", builder=builder, config=TinyConfig, exportable=exportable,
                      summary="A tiny attention classifier for export tests.", license="MIT")  # fmt: skip
@@ -156,6 +230,15 @@ class TinyPlugin:
             _spec("tinynoisy", NoisyAttention),
             _spec("tinybaked", BakedBatchAttention),
             _spec("tinyplain", TinyAttention, exportable=False),
+            ModelSpec(
+                "tinygen",
+                task="generate",
+                builder=TinyGenerator,
+                config=TinyGenConfig,
+                exportable=True,
+                summary="A tiny conditional generator for export tests.",
+                license="MIT",
+            ),
         ]
 
 
@@ -168,3 +251,8 @@ def make_zoo() -> ZooPluginManager:
 def train(name: str = "tinyatt", seed: int = 0, n_cells: int = 90, **config) -> Annotator:
     adata = tiny_annotate_adata(n_cells=n_cells, n_genes=N_GENES, n_classes=N_CLASSES, seed=seed)
     return cellzoo.create_model(name, seed=seed, **config).fit(adata, "cell_type")
+
+
+def train_generator(seed: int = 0, n_cells: int = 90) -> TinyGenerator:
+    adata = tiny_annotate_adata(n_cells=n_cells, n_genes=N_GENES, n_classes=N_CLASSES, seed=seed)
+    return cellzoo.create_model("tinygen", seed=seed).fit(adata, "cell_type")

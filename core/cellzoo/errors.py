@@ -42,6 +42,10 @@ class ConfigError(CellzooError, ValueError):
     """A configuration key or value that the model (or suite) does not accept."""
 
 
+class SamplingError(ConfigError):
+    """A generator could not produce cells of a requested type within its bounds (the message names the type)."""
+
+
 class PluginError(CellzooError):
     """A plugin failed to load, raised in a hook, or clashes with another plugin."""
 
@@ -67,7 +71,12 @@ class NotFittedError(CellzooError):
 
 
 class TrainingError(CellzooError):
-    """Training cannot go on (e.g. a loss became NaN); the message says where and what to try."""
+    """Training cannot go on (e.g. a loss became NaN); the message says where and what to try.
+
+    ``kept`` names the point of training whose weights the model kept (``"epoch 12"``), or is None.
+    """
+
+    kept: str | None = None
 
 
 class ProtocolError(CellzooError):

@@ -18,6 +18,13 @@ A model whose :class:`~cellzoo.ModelSpec` says ``exportable=True`` implements
     The names of those outputs, in order — the keys of ``infer``'s dict (``("proba",
     "attention")``). A model may instead give the module an ``output_names`` attribute.
 
+A generator (``task = "generate"``) exports its decoder the same way: the graph's inputs are the
+keys of ``golden_inputs()`` in order — latent noise ``z`` (batch × latent_dim, float32) and, for a
+conditional model, class codes ``y`` (batch, int64) — and its output ``cells``. The sampling facts
+(latent size, conditioning, training class proportions, the state of the generated cells) go to
+the ``cellzoo.generator`` metadata entry, so :func:`cellzoo.runtime.sample_cells` samples without
+torch. ``--fp16`` and ``--from-counts`` do not apply to generators.
+
 Optional: ``export_atol`` / ``export_rtol`` (defaults: ``golden_atol`` / ``golden_rtol``),
 ``export_fp16_atol`` / ``export_fp16_rtol``, and ``export_output_meanings`` ({name: text}) for
 outputs other than the usual ``proba``, ``logits``, ``attention``, ``embedding``.
@@ -282,15 +289,16 @@ def _weight_bytes(module: nn.Module) -> int:
 
 
 def _export_graph(
-    module: nn.Module, example: np.ndarray, output_names: Sequence[str], path: Path, opset: int | None, arch: str
+    module: nn.Module, example: Mapping[str, np.ndarray], output_names: Sequence[str], opset: int | None, arch: str
 ) -> Any:
     """Run the dynamo exporter; returns the onnx_ir model (metadata is added before saving)."""
+    batch = torch.export.Dim("batch", min=1)
     kwargs: dict[str, Any] = {
         "dynamo": True,
-        "input_names": ["x"],
+        "input_names": list(example),
         "output_names": list(output_names),
-        # positional, so that the module's forward may call its argument anything
-        "dynamic_shapes": ({0: torch.export.Dim("batch", min=1)},),
+        # positional, so that the module's forward may call its arguments anything; one batch axis for all
+        "dynamic_shapes": tuple({0: batch} for _ in example),
         "external_data": _weight_bytes(module) >= EXTERNAL_DATA_BYTES,
         "verbose": False,
     }
@@ -298,7 +306,7 @@ def _export_graph(
         kwargs["opset_version"] = int(opset)
     try:
         with _quiet_exporter():
-            return torch.onnx.export(module, (torch.from_numpy(example),), **kwargs)
+            return torch.onnx.export(module, _tensors(example), **kwargs)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ProtocolError(
@@ -310,9 +318,15 @@ def _export_graph(
 
 def _save(program: Any, path: Path, metadata: Mapping[str, str], module: nn.Module) -> None:
     program.model.metadata_props.update(metadata)
+    n_genes = len(json.loads(metadata["cellzoo.genes"]))
+    inputs = (
+        f"input x (cells × {n_genes} genes, see cellzoo.input)"
+        if "cellzoo.generator" not in metadata
+        else f"inputs {', '.join(json.loads(metadata['cellzoo.generator'])['inputs'])} (see cellzoo.generator), "
+        f"cells × {n_genes} genes out"
+    )
     program.model.doc_string = (
-        f"cellzoo export of {metadata['cellzoo.architecture']}: input x (cells × {len(json.loads(metadata['cellzoo.genes']))} "
-        "genes, see cellzoo.input), outputs described in cellzoo.outputs."
+        f"cellzoo export of {metadata['cellzoo.architecture']}: {inputs}, outputs described in cellzoo.outputs."
     )
     program.save(str(path), external_data=_weight_bytes(module) >= EXTERNAL_DATA_BYTES)
 
@@ -385,13 +399,25 @@ def _info(
     classes = getattr(model, "classes", None)
     meanings = {**OUTPUT_MEANINGS, **dict(capability(model, "export_output_meanings") or {})}
     spec = getattr(model, "spec", None)
+    task = spec.task if spec is not None else getattr(model, "task", "annotate")
+    generator = _generator_entry(model) if task == "generate" else None
+    if generator is not None:  # the graph takes noise, not cells: the state of its input is nobody's business
+        graph_state = state = "any"
     in_graph = graph_state != state
+    before = (
+        describe_steps(graph_state, target_sum, in_graph=False)
+        if generator is None
+        else [
+            "z: standard-normal noise, batch × latent_dim float32 (cellzoo.data.sampling.latent_noise)",
+            *(["y: class codes, int64, indices into cellzoo.labels"] if generator["conditional"] else []),
+        ]
+    )
     return ModelInfo(
         architecture=getattr(model, "name", type(model).__name__.lower()),
-        task=spec.task if spec is not None else "annotate",
+        task=task,
         genes=genes,
         labels=tuple(classes) if classes is not None else None,
-        input_name="x",
+        input_name="z" if generator is not None else "x",
         input_state=graph_state,
         target_sum=target_sum,
         contract_state=state,
@@ -406,13 +432,30 @@ def _info(
             }
             for n, w in outputs
         ),
-        before_graph=tuple(describe_steps(graph_state, target_sum, in_graph=False)),
+        before_graph=tuple(before),
         in_graph=tuple(describe_steps(state, target_sum, in_graph=True)) if in_graph else (),
         parent=parent,
         precision=precision,
         tolerance={"atol": atol, "rtol": rtol},
         versions=versions,
+        generator=generator,
     )
+
+
+def _generator_entry(model: Any) -> dict[str, Any]:
+    """The ``cellzoo.generator`` metadata of a generator: what sampling without torch needs."""
+    conditional = bool(getattr(model, "conditional", False))
+    counts = getattr(model, "class_counts", None)
+    target_sum = getattr(model, "output_target_sum", None)
+    return {
+        "inputs": ["z", "y"] if conditional else ["z"],
+        "latent_dim": int(model.latent_dim),
+        "conditional": conditional,
+        "samples_types": bool(getattr(model, "samples_types", False)),
+        "class_counts": None if counts is None else [int(c) for c in counts],
+        "output_state": str(getattr(model, "output_state", "counts")),
+        "output_target_sum": None if target_sum is None else float(target_sum),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,9 +463,13 @@ def _info(
 # ---------------------------------------------------------------------------------------------
 
 
-def _torch_outputs(module: nn.Module, x: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+def _tensors(inputs: Mapping[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values())
+
+
+def _torch_outputs(module: nn.Module, inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
     with torch.inference_mode():
-        out = _as_tuple(module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))))
+        out = _as_tuple(module(*_tensors(inputs)))
     if len(out) != len(names):
         raise ProtocolError(
             f"export_module() returned {len(out)} outputs but {len(names)} are named ({', '.join(names)})"
@@ -440,7 +487,7 @@ def _compare(
     return not problems, worst, "; ".join(problems)
 
 
-def _graph_checks(path: Path, session: Any, names: Sequence[str], n_genes: int) -> list[Check]:
+def _graph_checks(path: Path, session: Any, names: Sequence[str], example: Mapping[str, np.ndarray]) -> list[Check]:
     import onnx
 
     checks = []
@@ -449,18 +496,20 @@ def _graph_checks(path: Path, session: Any, names: Sequence[str], n_genes: int) 
         checks.append(Check("onnx checker (full)", True))
     except Exception as exc:  # the checker raises ValidationError and friends
         checks.append(Check("onnx checker (full)", False, _first_line(exc)))
-    graph_input = session._session.get_inputs()[0]
-    batch, width = [*graph_input.shape, None, None][:2]
-    dynamic = isinstance(batch, str) and bool(batch)
-    checks.append(
-        Check(
-            "input x: dynamic batch × genes",
-            graph_input.name == "x" and dynamic and width == n_genes,
-            f"input {graph_input.name!r} has shape {graph_input.shape}, expected ['batch', {n_genes}]"
-            if not (graph_input.name == "x" and dynamic and width == n_genes)
-            else "",
+    graph_inputs = session._session.get_inputs()
+    if [i.name for i in graph_inputs] != list(example):
+        checks.append(Check("input names", False, f"{[i.name for i in graph_inputs]} instead of {list(example)}"))
+    for graph_input, (name, value) in zip(graph_inputs, example.items()):
+        expected = ["batch", *value.shape[1:]]
+        batch, *rest = [*graph_input.shape] or [None]
+        ok = graph_input.name == name and isinstance(batch, str) and bool(batch) and list(rest) == expected[1:]
+        checks.append(
+            Check(
+                f"input {name}: dynamic batch" + "".join(f" × {d}" for d in expected[1:]),
+                ok,
+                "" if ok else f"input {graph_input.name!r} has shape {graph_input.shape}, expected {expected}",
+            )
         )
-    )
     got = list(session.output_names)
     checks.append(
         Check("output names", got == list(names), "" if got == list(names) else f"{got} instead of {list(names)}")
@@ -485,14 +534,14 @@ def _argmax_check(pairs: list[tuple[np.ndarray, np.ndarray]], atol: float) -> Ch
     return Check("argmax agreement with float32", passed, detail)
 
 
-def _validate(path: Path, v: _Variant, names: Sequence[str], n_genes: int, batch_sizes: Sequence[int]) -> list[Check]:
+def _validate(path: Path, v: _Variant, names: Sequence[str], batch_sizes: Sequence[int]) -> list[Check]:
     from .runtime.session import Session
 
     try:
         session = Session(path, device="cpu")
     except Exception as exc:
         return [Check("onnxruntime session + metadata", False, _first_line(exc))]
-    checks = [Check("onnxruntime session + metadata", True), *_graph_checks(path, session, names, n_genes)]
+    checks = [Check("onnxruntime session + metadata", True), *_graph_checks(path, session, names, v.inputs(2))]
     pairs = []
     for b in batch_sizes:
         x = v.inputs(b)
@@ -502,7 +551,7 @@ def _validate(path: Path, v: _Variant, names: Sequence[str], n_genes: int, batch
             checks.append(Check(f"batch {b}: onnxruntime vs torch", False, f"torch fails: {_first_line(exc)}"))
             continue
         try:
-            got = session.run(x)
+            got = session.run_feeds(x)
         except Exception as exc:
             checks.append(Check(f"batch {b}: onnxruntime vs torch", False, _first_line(exc)))
             continue
@@ -513,11 +562,12 @@ def _validate(path: Path, v: _Variant, names: Sequence[str], n_genes: int, batch
     if v.golden is not None:
         x, expected, g_atol, g_rtol = v.golden
         try:
-            got = session.run(x)
+            got = session.run_feeds(x)
             ok, worst, problem = _compare(got, expected, g_atol, g_rtol)
         except Exception as exc:
             ok, worst, problem = False, None, _first_line(exc)
-        checks.append(Check(f"golden set ({len(x)} cells) through onnxruntime", ok, problem, _finite(worst)))
+        cells = len(next(iter(x.values())))
+        checks.append(Check(f"golden set ({cells} cells) through onnxruntime", ok, problem, _finite(worst)))
     if v.argmax_output is not None and pairs:
         checks.append(_argmax_check(pairs, v.atol))
     return checks
@@ -533,14 +583,15 @@ class _Variant:
     precision: str
     atol: float
     rtol: float
-    inputs: Callable[[int], np.ndarray]
-    reference: Callable[[np.ndarray], dict[str, np.ndarray]]
-    golden: tuple[np.ndarray, dict[str, np.ndarray], float, float] | None = None
+    #: batch size → the graph's inputs by name, in order
+    inputs: Callable[[int], dict[str, np.ndarray]]
+    reference: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+    golden: tuple[dict[str, np.ndarray], dict[str, np.ndarray], float, float] | None = None
     #: the output whose argmax (the predicted class) must agree with float32 (fp16 only)
     argmax_output: str | None = None
 
 
-def _golden(model: Any) -> tuple[np.ndarray, dict[str, np.ndarray], float, float]:
+def _golden(model: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float, float]:
     """The artifact's golden set (recorded tolerances) or, for an unsaved model, ``infer`` on golden inputs."""
     from .artifacts import GOLDEN_FILE, check_file, read_golden
 
@@ -554,24 +605,34 @@ def _golden(model: Any) -> tuple[np.ndarray, dict[str, np.ndarray], float, float
         path = Path(directory) / GOLDEN_FILE
         check_file(path, meta, name=GOLDEN_FILE)
         inputs, outputs = read_golden(path)
-        return np.asarray(inputs["x"], dtype=np.float32), outputs, atol, rtol
-    inputs = model.golden_inputs()
-    outputs = {k: np.asarray(v) for k, v in model.infer(inputs).items()}
-    return np.asarray(inputs["x"], dtype=np.float32), outputs, atol, rtol
+    else:
+        inputs = model.golden_inputs()
+        outputs = {k: np.asarray(v) for k, v in model.infer(inputs).items()}
+    order = list(model.golden_inputs(n=1))  # the graph's input order; a file's tensors come back sorted
+    missing = [n for n in order if n not in inputs]
+    if missing:
+        raise IntegrityError(f"the golden set of {model.name!r} has no input {missing[0]!r} (it has {sorted(inputs)})")
+    return {n: _graph_dtype(inputs[n]) for n in order}, outputs, atol, rtol
 
 
-def _count_inputs(n_genes: int) -> Callable[[int], np.ndarray]:
-    def make(b: int) -> np.ndarray:
+def _graph_dtype(value: Any) -> np.ndarray:
+    """Float inputs as float32, integer ones (class codes) as int64: what the graphs take."""
+    value = np.asarray(value)
+    return np.ascontiguousarray(value, dtype=np.int64 if np.issubdtype(value.dtype, np.integer) else np.float32)
+
+
+def _count_inputs(n_genes: int) -> Callable[[int], dict[str, np.ndarray]]:
+    def make(b: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(1000 + b)
         counts = rng.poisson(1.0, size=(b, n_genes)).astype(np.float32)
         counts[:, 0] += 1  # no empty cell
-        return counts
+        return {"x": counts}
 
     return make
 
 
-def _state_inputs(model: Any) -> Callable[[int], np.ndarray]:
-    return lambda b: np.asarray(model.golden_inputs(n=b, seed=1000 + b)["x"], dtype=np.float32)
+def _state_inputs(model: Any) -> Callable[[int], dict[str, np.ndarray]]:
+    return lambda b: {n: _graph_dtype(v) for n, v in model.golden_inputs(n=b, seed=1000 + b).items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,33 +673,42 @@ def export_onnx(
     module, names = export_module_of(model)
     arch = getattr(model, "name", type(model).__name__.lower())
     state, target_sum = _contract(model)
+    generates = getattr(getattr(model, "spec", None), "task", getattr(model, "task", None)) == "generate"
+    if generates and (fp16 or from_counts):
+        raise ConfigError(
+            f"{arch!r} is a generator: its graph maps latent noise to cells, so --from-counts has nothing to normalise "
+            "and --fp16 (validated by agreement of predicted classes) does not apply. Export without them"
+        )
     if from_counts and state != "log1p_norm":
         raise ConfigError(
             f"--from-counts puts counts → log1p_norm into the graph, but {arch!r} takes {state!r} input; there is "
             "nothing to add. Export without --from-counts"
         )
-    n_genes = len(model.manifest.genes) if getattr(model, "manifest", None) is not None else None
     golden = _golden(model)
+    n_genes = len(model.manifest.genes) if getattr(model, "manifest", None) is not None else None
     if n_genes is None:
-        n_genes = int(golden[0].shape[1])
+        n_genes = int(golden[0]["x"].shape[1])
     atol = float(capability(model, "export_atol"))
     rtol = float(capability(model, "export_rtol"))
     fp16_atol = float(capability(model, "export_fp16_atol"))
     fp16_rtol = float(capability(model, "export_fp16_rtol"))
     parent = _parent(model, source)
-    example = np.asarray(golden[0][:2], dtype=np.float32)
+    example = {n: v[:2] for n, v in golden[0].items()}
     widths = [(n, int(v.shape[1]) if v.ndim > 1 else 1) for n, v in _torch_outputs(module, example, names).items()]
     argmax_output = "proba" if "proba" in names else None
     reference = lambda x: _torch_outputs(module, x, names)  # noqa: E731
 
-    variants = [_Variant(EXPORT_FILE, module, state, "float32", atol, rtol, _state_inputs(model), reference, golden)]
+    graph_input = "latent" if generates else state
+    variants = [
+        _Variant(EXPORT_FILE, module, graph_input, "float32", atol, rtol, _state_inputs(model), reference, golden)
+    ]
     if from_counts:
         contract = model.contract
 
-        def counts_reference(counts: np.ndarray) -> dict[str, np.ndarray]:
+        def counts_reference(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             from .data.contract import to_input_state
 
-            return reference(np.asarray(to_input_state(counts, "counts", contract), dtype=np.float32))
+            return reference({"x": np.asarray(to_input_state(inputs["x"], "counts", contract), dtype=np.float32)})
 
         wrapped = CountsToLog1p(module, target_sum).eval()
         variants.append(
@@ -661,7 +731,7 @@ def export_onnx(
             t0 = time.perf_counter()
             path = tmp / v.file
             step(f"exporting {v.file}")
-            program = _export_graph(v.module, v.inputs(2), names, path, opset, arch)
+            program = _export_graph(v.module, v.inputs(2), names, opset, arch)
             report.opset = _opset(program)
             report.versions = _versions(report.opset)
             info = _info(
@@ -670,7 +740,7 @@ def export_onnx(
             )  # fmt: skip
             _save(program, path, info.to_metadata(), v.module)
             step(f"validating {v.file}")
-            checks = _validate(path, v, names, n_genes, batch_sizes)
+            checks = _validate(path, v, names, batch_sizes)
             seconds = round(time.perf_counter() - t0, 3)
             report.variants.append(
                 VariantReport(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .data.labels import labels_of
-from .errors import ArtifactError, ConfigError, InputError, NotFittedError, ProtocolError
+from .errors import ArtifactError, ConfigError, InputError, NotFittedError, ProtocolError, TrainingError
 from .protocols import CAPABILITIES, has_capability
 
 if TYPE_CHECKING:
@@ -319,9 +319,6 @@ class Annotator(ZooModel):
 # generate
 # ---------------------------------------------------------------------------------------------
 
-#: the obs column of generated cells that holds the type they were conditioned on
-SAMPLE_TYPE_KEY = "cell_type"
-
 
 class Generator(ZooModel):
     """Shared base of ``generate`` models: learn cells from counts, sample new ones.
@@ -352,6 +349,8 @@ class Generator(ZooModel):
     #: whether ``sample(cell_type=…)`` works although ``_decode`` takes no codes (ACTIVA's classifier-guided ``_sample``)
     samples_types: ClassVar[bool] = False
     latent_dim: int = 128
+    #: what ``infer`` returns and an exported decoder outputs
+    export_output_names: ClassVar[tuple[str, ...]] = ("cells",)
 
     def __init__(self, config: Any = None):
         super().__init__(config)
@@ -386,14 +385,18 @@ class Generator(ZooModel):
             y = codes.astype(np.int64)
         self.manifest = GeneManifest.from_names(adata.var_names)
         X = prepare_input(adata, self.contract)
-        self._fit(X, y)
+        try:
+            self._fit(X, y)
+        except TrainingError as exc:
+            # a loop that kept its last good weights (training.LastGood) leaves a usable model behind
+            self.fitted = exc.kept is not None
+            raise
         self.fitted = True
         return self
 
     def sample(self, n: int, cell_type: str | None = None, seed: int | None = None) -> anndata.AnnData:
         """``n`` generated cells (of ``cell_type`` when given) as an AnnData over the training genes."""
-        import anndata
-        import pandas as pd
+        from .data.sampling import generated_cells, sampling_meta
 
         self._check_fitted()
         n = self._checked_n(n)
@@ -404,19 +407,17 @@ class Generator(ZooModel):
             raise ProtocolError(
                 f"model {self.name!r} generated shape {X.shape}; expected ({n}, {len(self.manifest.genes)})"
             )
-        if not np.isfinite(X).all():
-            raise ProtocolError(f"model {self.name!r} generated NaN or infinite values; the model is broken")
-        obs = pd.DataFrame(index=[f"{self.name}-{i}" for i in range(n)])
-        if cell_type is not None:
-            obs[SAMPLE_TYPE_KEY] = pd.Categorical([self.classes[code]] * n, categories=list(self.classes))
-        adata = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=list(self.manifest.genes)))
-        meta: dict[str, Any] = {"input_state": self.output_state, "generated_by": self.name}
-        if seed is not None:
-            meta["seed"] = int(seed)
-        if self.output_target_sum is not None:
-            meta["target_sum"] = float(self.output_target_sum)
-        adata.uns["cellzoo"] = meta
-        return adata
+        meta = sampling_meta(
+            name=self.name, output_state=self.output_state, seed=seed, target_sum=self.output_target_sum
+        )
+        return generated_cells(
+            X,
+            self.manifest.genes,
+            name=self.name,
+            cell_type=None if code is None else self.classes[code],
+            classes=self.classes,
+            meta=meta,
+        )
 
     def class_code(self, cell_type: str) -> int:
         """The code of ``cell_type`` among the training classes (clear errors otherwise)."""
@@ -439,22 +440,21 @@ class Generator(ZooModel):
 
     @staticmethod
     def _checked_n(n: Any) -> int:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) <= 0:
-            raise ConfigError(f"the number of cells to sample must be a positive integer, got {n!r}")
-        return int(n)
+        from .data.sampling import checked_n
+
+        return checked_n(n)
 
     def latent(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Standard-normal latent noise, float32, drawn with numpy."""
-        return rng.standard_normal((n, self.latent_dim), dtype=np.float32)
+        """Standard-normal latent noise, float32, drawn with numpy (:mod:`cellzoo.data.sampling`)."""
+        from .data.sampling import latent_noise
+
+        return latent_noise(n, self.latent_dim, rng)
 
     def sample_codes(self, n: int, code: int | None, rng: np.random.Generator) -> np.ndarray | None:
         """Class codes of ``n`` cells: all ``code``, or drawn in the training proportions (None if unlabelled)."""
-        if code is not None:
-            return np.full(n, code, dtype=np.int64)
-        if self.classes is None:
-            return None
-        p = np.asarray(self.class_counts, dtype=np.float64)
-        return rng.choice(len(self.classes), size=n, p=p / p.sum()).astype(np.int64)
+        from .data.sampling import class_codes
+
+        return class_codes(n, code, self.class_counts if self.classes is not None else None, rng)
 
     # -- for subclasses ----------------------------------------------------------------------
     def _fit(self, X, y: np.ndarray | None) -> None:

@@ -91,7 +91,9 @@ class Markers(Dispatch):
 class Generate(Dispatch):
     """``generate``: fit on the training cells (with their types when the dataset has them), then
     sample as many cells as the reference set holds — per cell type, in the reference's
-    proportions, when the model can sample a type — to be scored against those real cells."""
+    proportions, when the model can sample a type — to be scored against those real cells. A type
+    the model cannot produce (:class:`~cellzoo.errors.SamplingError`) is left out of the generated
+    cells and named in ``uns["cellzoo"]["types_not_generated"]``; the metrics see it as missing."""
 
     allows_unseen = True
 
@@ -111,17 +113,23 @@ class Generate(Dispatch):
         typed = label_key is not None and label_key in data.obs and getattr(model, "classes", None) is not None
         if not (typed and (getattr(model, "conditional", False) or getattr(model, "samples_types", False))):
             return model.sample(data.n_obs, seed=seed, **extra)
+        from .errors import SamplingError
+
         types, counts = np.unique(data.obs[label_key].astype(str).to_numpy(), return_counts=True)
-        parts = {
-            str(cell_type): model.sample(int(count), cell_type=str(cell_type), seed=seed + i, **extra)
-            for i, (cell_type, count) in enumerate(zip(types, counts))
-            if str(cell_type) in model.classes
-        }
-        if not parts:
+        known = [(i, str(t), int(c)) for i, (t, c) in enumerate(zip(types, counts)) if str(t) in model.classes]
+        if not known:
             raise InputError(f"none of the reference cell types is among model {_name(model)!r}'s classes")
+        parts, missed = {}, {}
+        for i, cell_type, count in known:
+            try:
+                parts[cell_type] = model.sample(count, cell_type=cell_type, seed=seed + i, **extra)
+            except SamplingError as exc:
+                # a type the model cannot produce is scored as missing (its reference cells stay), not a lost run
+                missed[cell_type] = str(exc)
         parts = {t: p for t, p in parts.items() if p.n_obs}
         if not parts:
-            raise InputError(f"model {_name(model)!r} produced no cells for the reference types")
+            detail = f": {next(iter(missed.values()))}" if missed else ""
+            raise InputError(f"model {_name(model)!r} produced no cells for the reference types{detail}")
         out = anndata.concat(parts, index_unique="-")  # cell names: <name>-<type>
         metas = {t: dict(p.uns.get("cellzoo", {})) for t, p in parts.items()}
         meta = dict(next(iter(metas.values())))
@@ -130,6 +138,8 @@ class Generate(Dispatch):
             values = {t: m.get(key) for t, m in metas.items()}
             if len({repr(v) for v in values.values()}) > 1:
                 meta[key] = values
+        if missed:
+            meta["types_not_generated"] = missed
         out.uns["cellzoo"] = meta
         return out
 

@@ -572,9 +572,42 @@ def finite_loss(loss: torch.Tensor, what: str, epoch: int, step: int | None = No
         at = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
         raise TrainingError(
             f"the {what} became {value} at {at}; training stopped (lower lr, check the input for extreme "
-            "values, or train fewer epochs). Nothing was saved from this run"
+            "values, or train fewer epochs)"
         )
     return value
+
+
+class LastGood:
+    """The weights after the last stretch of training whose losses were all finite.
+
+    The loop calls :meth:`keep` after each finished epoch (or every so many steps); when a loss
+    turns NaN, ``raise last_good.restore(exc)`` puts those weights back into the module and raises
+    a :class:`TrainingError` that says where they are from (``exc.kept``), so the caller still has
+    a usable model (``Generator.fit`` leaves it fitted; ``cellzoo train`` saves it beside ``-o``).
+    The copy lives on the CPU, so a GPU run does not hold two sets of weights on the device.
+    """
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self.state: dict[str, torch.Tensor] | None = None
+        self.where: str | None = None
+
+    def keep(self, where: str) -> None:
+        self.state = {k: v.detach().to("cpu", copy=True) for k, v in self.module.state_dict().items()}
+        self.where = where
+
+    def restore(self, exc: TrainingError) -> TrainingError:
+        if self.state is None:
+            error = TrainingError(f"{exc}. No epoch finished with finite losses, so nothing is kept")
+            error.kept = None
+            return error
+        self.module.load_state_dict(self.state)
+        error = TrainingError(
+            f"{exc}. The weights after {self.where} (the last with finite losses) are kept: the model samples "
+            "with them, and cellzoo.save(model, DIR) saves them"
+        )
+        error.kept = self.where
+        return error
 
 
 class TorchGenerator(Generator):

@@ -221,6 +221,12 @@ def aggregate(
             errors = [r.get("error") for r in groups[(d, m)] if r["status"] != "ok" and r.get("error")]
             first = f" (first error: {errors[0].splitlines()[0][:200]})" if errors else ""
             qc.append(f"model {m!r} failed {row['runs'] - row['ok']} of {row['runs']} runs on {d!r}{first}")
+        missed = sorted({t for r in groups[(d, m)] for t in (r.get("types_not_generated") or {})})
+        if missed:
+            qc.append(
+                f"model {m!r} could not generate cell type(s) {', '.join(missed)} on {d!r} within its sampling bound; "
+                "they are scored as missing (see types_not_generated in the run records)"
+            )
         for metric in metrics:
             mine = row["metrics"][metric]["mean"]
             for c in negative_controls:

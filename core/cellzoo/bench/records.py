@@ -71,7 +71,9 @@ def read_record(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"{path.name} is not readable JSON ({exc})"
     if not isinstance(record, dict) or record.get("schema") != SCHEMA or record.get("status") not in STATUSES:
         return None, f"{path.name} is not a cellzoo run record (schema {SCHEMA})"
-    if record["status"] == "ok" and not predictions_path(path).is_file():
+    # a run that stores no predictions (generate: it scores generated cells) says so with None
+    expects = record.get("predictions", predictions_path(path).name)
+    if record["status"] == "ok" and expects and not predictions_path(path).is_file():
         return None, f"{path.name} has no predictions file beside it"
     return record, None
 

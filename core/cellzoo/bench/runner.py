@@ -263,6 +263,8 @@ def generated_run(job: Job, dispatch: Any, model: Any, plan: Plan) -> dict[str, 
         "generated_cells": int(generated.n_obs),
         # classifier-guided sampling (ACTIVA) reports the share of draws kept, per type
         "acceptance_rate": generated.uns.get("cellzoo", {}).get("acceptance_rate"),
+        # types it could not produce within its bound, with the reason (scored as missing)
+        "types_not_generated": generated.uns.get("cellzoo", {}).get("types_not_generated"),
     }
 
 
@@ -473,7 +475,7 @@ def make_record(
         "finished_at": _now(),
         "environment": {**environment, "torch_threads": result.get("torch_threads")},
     }
-    for extra in ("traceback", "log_tail", "markers"):
+    for extra in ("traceback", "log_tail", "markers", "generated_cells", "acceptance_rate", "types_not_generated"):
         if result.get(extra):
             record[extra] = result[extra]
     return record
@@ -483,7 +485,7 @@ def _complete_metrics(record: dict[str, Any], path: Path, plan: Plan) -> bool | 
     """Add metrics a reused record lacks (the suite gained a metric) from its stored predictions or markers.
 
     Returns whether the record changed, or None when it cannot be completed (an unsupervised
-    run stores names, not clusters) and must run again.
+    run stores names, not clusters; a generate run stores no cells) and must run again.
     """
     if record["status"] != "ok":
         return False
@@ -495,7 +497,7 @@ def _complete_metrics(record: dict[str, Any], path: Path, plan: Plan) -> bool | 
         for spec in missing:
             record["metrics"][spec.name] = float(resolve(spec.function)(truth, record.get("markers") or {}))
         return True
-    if plan.task.scoring == "unsupervised":
+    if plan.task.scoring in ("unsupervised", "generate"):  # nothing stored to score again from
         return None
     y_true, y_pred = load_predictions(predictions_path(path))
     for spec in missing:

@@ -106,7 +106,10 @@ def export_command(
         f"[green bold]PASS[/] wrote [bold]{escape(str(out_dir))}[/]: {escape(files)}, export.json", soft_wrap=True
     )
     out.print("run it (no torch needed):", markup=False)
-    out.print(f"  cellzoo run {out_dir / EXPORT_FILE} data.h5ad -o annotated.h5ad", soft_wrap=True, markup=False)
+    if report.variants[0].input_state == "latent":  # a generator: its graph takes noise
+        out.print(f"  cellzoo sample {out_dir / EXPORT_FILE} --n 1000 -o cells.h5ad", soft_wrap=True, markup=False)
+    else:
+        out.print(f"  cellzoo run {out_dir / EXPORT_FILE} data.h5ad -o annotated.h5ad", soft_wrap=True, markup=False)
 
 
 # -- run ----------------------------------------------------------------------------------------

@@ -92,10 +92,17 @@ def _quote(path: Path | str) -> str:
 def train_command(
     arch: str, dataset: str, label_key: str | None, settings: dict[str, Any], out_dir: Path | None, overwrite: bool
 ) -> None:
-    """Train architecture ARCH on a dataset; save it as an artifact directory."""
+    """Train architecture ARCH on a dataset; save it as an artifact directory.
+
+    If a loss turns NaN, a model that kept its last good weights (the generators) is saved to
+    OUT.last-good and the command fails; OUT itself is only ever a finished run.
+    """
     from rich.markup import escape
 
     import cellzoo
+
+    from ..errors import TrainingError
+    from ._app import CliError
 
     out = console()
     # build first: an unknown architecture or config key fails before any data is read
@@ -113,7 +120,16 @@ def train_command(
     out.print(f"loaded [bold]{escape(dataset)}[/]: {_shape_text(data)} ({time.perf_counter() - t0:.1f} s)")
 
     t0 = time.perf_counter()
-    fit_model(model, data, label_key)
+    try:
+        fit_model(model, data, label_key)
+    except TrainingError as exc:
+        if exc.kept is None or not getattr(model, "is_fitted", False):
+            raise
+        # the weights of the last good stretch go beside -o, never into it: OUT is for a finished run
+        kept = Path(cellzoo.save(model, out_dir.with_name(out_dir.name + ".last-good"), overwrite=True))
+        raise CliError(
+            f"{exc}\nsaved the weights after {exc.kept} to {kept} (local-dir:{kept}); {out_dir} is untouched"
+        ) from exc
     fit_seconds = time.perf_counter() - t0
     classes = getattr(model, "classes", None)
     detail = f", {len(classes)} classes from obs[{label_key!r}]" if classes else ""
@@ -304,45 +320,84 @@ def verify_command(model_name: str, onnx_path: Path | None, device: str, as_json
 @click.option("--n", "n_cells", type=int, required=True, help="Number of cells to generate.")
 @click.option("--cell-type", default=None, help="Generate cells of this type (a conditional model's class).")
 @click.option("--seed", type=int, default=None, help="Seed of the latent noise [default: fresh randomness].")
+@click.option("--device", default="cpu", show_default=True,
+              help="onnxruntime device when MODEL is an ONNX export: cpu, cuda, auto.")  # fmt: skip
 @click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .h5ad.")  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def sample_command(
-    model_name: str, n_cells: int, cell_type: str | None, seed: int | None, out_path: Path, overwrite: bool
+    model_name: str,
+    n_cells: int,
+    cell_type: str | None,
+    seed: int | None,
+    device: str,
+    out_path: Path,
+    overwrite: bool,
 ) -> None:
     """Generate cells with the generator MODEL; write them to OUT.h5ad.
 
-    MODEL is a pretrained name (arch.tag) or local-dir:PATH of a trained generator. The cells are
-    over the model's training genes, in the state it declares (uns["cellzoo"]["input_state"]);
+    MODEL is a pretrained name (arch.tag) or local-dir:PATH of a trained generator, or its ONNX
+    export (a model.onnx file or the directory `cellzoo export` wrote), which samples with
+    onnxruntime and numpy only — the same cells as the torch model for the same seed. The cells
+    are over the model's training genes, in the state it declares (uns["cellzoo"]["input_state"]);
     with --cell-type, obs["cell_type"] holds the type.
     """
     from rich.markup import escape
 
-    import cellzoo
-
     from ..fileio import atomic_path
-    from ..protocols import Generator
 
     out = console()
     if out_path.exists() and not overwrite:
         raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it or choose another -o")
     if not out_path.parent.exists():
         raise FileNotFoundError(f"the folder of {out_path} does not exist; create it or choose another -o")
+    onnx_file = _onnx_file(model_name)
+    t0 = time.perf_counter()
+    if onnx_file is not None:
+        from ..runtime import Session, sample_cells
+
+        session = Session(onnx_file, device=device)
+        if session.info.generator is None:
+            raise click.UsageError(
+                f"{model_name} is a {session.info.task!r} model; `cellzoo sample` needs an exported generator"
+            )
+        adata = sample_cells(session, n_cells, cell_type=cell_type, seed=seed)
+        via = f"onnxruntime ({session.device})"
+    else:
+        adata, via = _sample_torch(model_name, n_cells, cell_type, seed)
+    seconds = time.perf_counter() - t0
+    rate = adata.uns["cellzoo"].get("acceptance_rate")
+    note = f"; acceptance rate {rate:.1%}" if rate is not None else ""
+    out.print(
+        f"generated {adata.n_obs:,} cells × {adata.n_vars:,} genes with [bold]{escape(model_name)}[/] through "
+        f"{escape(via)} in {seconds:.2f} s{escape(note)}"
+    )
+    with atomic_path(out_path, suffix=".h5ad") as tmp:
+        adata.write_h5ad(tmp)
+    out.print(f"wrote [bold]{escape(str(out_path))}[/] ({escape(adata.uns['cellzoo']['input_state'])})")
+
+
+def _onnx_file(model: str) -> Path | None:
+    """The ONNX file ``model`` names (a file, or an export directory), None for a model name."""
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix == ".onnx":
+        return path
+    if path.is_dir() and (path / "model.onnx").is_file():
+        return path / "model.onnx"
+    if model.endswith(".onnx"):
+        raise FileNotFoundError(2, "No such ONNX file", model)
+    return None
+
+
+def _sample_torch(model_name: str, n: int, cell_type: str | None, seed: int | None) -> tuple[Any, str]:
+    import cellzoo
+
+    from ..protocols import Generator
+
     model = cellzoo.load(model_name)
     if not isinstance(model, Generator) or getattr(getattr(model, "spec", None), "task", None) != "generate":
         task = getattr(getattr(model, "spec", None), "task", "?")
         raise click.UsageError(
             f"{model_name} is a {task!r} model; `cellzoo sample` needs a generator (cellzoo list --task generate)"
         )
-    t0 = time.perf_counter()
-    adata = model.sample(n_cells, cell_type=cell_type, seed=seed)
-    seconds = time.perf_counter() - t0
-    rate = getattr(model, "last_acceptance_rate", None)
-    note = f"; acceptance rate {rate:.1%}" if rate is not None and cell_type is not None else ""
-    out.print(
-        f"generated {adata.n_obs:,} cells × {adata.n_vars:,} genes with [bold]{escape(model_name)}[/] in "
-        f"{seconds:.2f} s{escape(note)}"
-    )
-    with atomic_path(out_path, suffix=".h5ad") as tmp:
-        adata.write_h5ad(tmp)
-    out.print(f"wrote [bold]{escape(str(out_path))}[/] ({escape(adata.uns['cellzoo']['input_state'])})")
+    return model.sample(n, cell_type=cell_type, seed=seed), "torch"

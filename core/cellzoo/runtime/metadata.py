@@ -24,6 +24,12 @@ string (ONNX metadata is string → string); structured values are JSON:
 * ``cellzoo.precision`` — ``float32`` or ``float16`` (the weights; inputs and outputs stay float32)
 * ``cellzoo.tolerance`` — JSON: ``atol``, ``rtol`` against the torch model, as validated at export
 * ``cellzoo.versions`` — JSON: cellzoo, torch, onnx, onnxscript, onnxruntime, opset
+* ``cellzoo.generator`` — JSON, ``generate`` models only: ``inputs`` (``["z"]`` or ``["z", "y"]``),
+  ``latent_dim``, ``conditional`` (whether the graph takes class codes ``y``), ``samples_types``
+  (whether the model can sample a given type at all), ``class_counts`` (the training proportions
+  unconditioned codes are drawn in), ``output_state`` and ``output_target_sum`` of the generated
+  cells. The graph maps standard-normal noise ``z`` (batch × latent_dim, float32) and class codes
+  ``y`` (batch, int64; indices into ``cellzoo.labels``) to cells × ``cellzoo.genes``
 
 Parsing needs nothing but the standard library: the caller (:class:`cellzoo.runtime.Session`) reads the
 mapping from the file with onnxruntime.
@@ -81,6 +87,8 @@ class ModelInfo:
     versions: dict[str, Any] = field(default_factory=dict)
     #: False for an ONNX file that did not come from ``cellzoo export`` (genes/labels given by hand)
     is_cellzoo: bool = True
+    #: a generator's sampling facts (``cellzoo.generator``); None for other tasks
+    generator: dict[str, Any] | None = None
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -107,6 +115,7 @@ class ModelInfo:
             "tolerance": dict(self.tolerance),
             "versions": dict(self.versions),
             "is_cellzoo": self.is_cellzoo,
+            **({"generator": dict(self.generator)} if self.generator is not None else {}),
         }
 
     def input_json(self) -> dict[str, Any]:
@@ -123,7 +132,8 @@ class ModelInfo:
     def to_metadata(self) -> dict[str, str]:
         """The ``metadata_props`` entries (all strings) that :func:`model_info` reads back."""
         dump = json.dumps
-        return {
+        extra = {f"{PREFIX}generator": dump(dict(self.generator))} if self.generator is not None else {}
+        return extra | {
             f"{PREFIX}format": FORMAT,
             f"{PREFIX}architecture": self.architecture,
             f"{PREFIX}task": self.task,
@@ -283,7 +293,41 @@ def model_info(
         precision=meta.get(PREFIX + "precision") or "float32",
         tolerance=dict(_json(meta, "tolerance", path, {}) or {}),
         versions=dict(_json(meta, "versions", path, {}) or {}),
+        generator=_generator(meta, path, info_labels),
     )
+
+
+def _generator(meta: Mapping[str, str], path: str, labels: tuple[str, ...] | None) -> dict[str, Any] | None:
+    """The ``cellzoo.generator`` entry of a ``generate`` export, checked for what sampling needs."""
+    if (meta.get(PREFIX + "task") or "annotate") != "generate":
+        return None
+    entry = _json(meta, "generator", path)
+    problem = None
+    if not isinstance(entry, dict):
+        problem = "is missing or not a JSON object"
+    elif not isinstance(entry.get("latent_dim"), int) or entry["latent_dim"] < 1:
+        problem = "has no positive integer latent_dim"
+    elif entry.get("inputs") not in (["z"], ["z", "y"]) or (entry["inputs"] == ["z", "y"]) != bool(
+        entry.get("conditional")
+    ):
+        problem = "must name inputs ['z'] (unconditional) or ['z', 'y'] (conditional)"
+    elif entry.get("conditional") and labels is None:
+        problem = "is conditional but cellzoo.labels names no classes"
+    counts = entry.get("class_counts") if isinstance(entry, dict) else None
+    bad_counts = counts is not None and (
+        not isinstance(counts, list)
+        or labels is None
+        or len(counts) != len(labels)
+        or not all(isinstance(c, int) and c >= 0 for c in counts)
+    )
+    if problem is None and bad_counts:
+        problem = "has class_counts that do not match cellzoo.labels"
+    if problem is not None:
+        raise ArtifactError(
+            f"{path} is a 'generate' export whose metadata entry {PREFIX}generator {problem}; the file was damaged "
+            "or edited. Export it again with `cellzoo export`."
+        )
+    return dict(entry)
 
 
 def _foreign_info(

@@ -113,19 +113,20 @@ class Session:
         self.device_id = int(device_id)
 
         inputs = self._session.get_inputs()
-        if len(inputs) != 1:
+        self.output_names = tuple(o.name for o in self._session.get_outputs())
+        meta = self._session.get_modelmeta().custom_metadata_map
+        generates = meta.get("cellzoo.task") == "generate"
+        if not generates and len(inputs) != 1:
             raise ArtifactError(
                 f"{self.path} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); a cellzoo model takes one "
                 "cells × genes matrix"
             )
         graph_input = inputs[0]
-        width = graph_input.shape[1] if len(graph_input.shape) == 2 else None
-        if len(graph_input.shape) != 2:
+        if not generates and len(graph_input.shape) != 2:
             raise ArtifactError(
                 f"{self.path}: the input {graph_input.name!r} has shape {graph_input.shape}, not cells × genes"
             )
-        self.output_names = tuple(o.name for o in self._session.get_outputs())
-        meta = self._session.get_modelmeta().custom_metadata_map
+        width = graph_input.shape[1] if len(graph_input.shape) == 2 else None
         self.info: ModelInfo = model_info(
             meta,
             path=str(self.path),
@@ -140,7 +141,9 @@ class Session:
                 f"{self.path}: the metadata names the input {self.info.input_name!r} but the graph's input is "
                 f"{graph_input.name!r}; the file was edited after export. Export it again."
             )
-        if isinstance(width, int) and width != len(self.info.genes):
+        if generates:
+            self._check_generator_inputs(inputs)
+        elif isinstance(width, int) and width != len(self.info.genes):
             raise ArtifactError(
                 f"{self.path}: the input takes {width} genes but the metadata lists {len(self.info.genes)}; the file "
                 "was edited after export. Export it again."
@@ -149,8 +152,24 @@ class Session:
         if missing:
             raise ArtifactError(f"{self.path}: the metadata names outputs {missing} that the graph does not have")
         self.input_name = graph_input.name
+        self.input_names = tuple(i.name for i in inputs)
         self.n_genes = len(self.info.genes)
         self._binding = self.device != "cpu"
+
+    def _check_generator_inputs(self, inputs: Sequence[Any]) -> None:
+        generator = self.info.generator or {}
+        names = [i.name for i in inputs]
+        if names != list(generator["inputs"]):
+            raise ArtifactError(
+                f"{self.path}: the graph takes inputs {names} but its metadata says {generator['inputs']}; the file was "
+                "edited after export. Export it again."
+            )
+        z = inputs[0]
+        if len(z.shape) != 2 or (isinstance(z.shape[1], int) and z.shape[1] != generator["latent_dim"]):
+            raise ArtifactError(
+                f"{self.path}: the latent input z has shape {z.shape}, but the metadata says batch × "
+                f"{generator['latent_dim']}; export the model again"
+            )
 
     # -- providers ------------------------------------------------------------------------------
     def _providers(self, ort: Any, device: str, device_id: int) -> list[Any]:
@@ -175,15 +194,18 @@ class Session:
         cache.mkdir(parents=True, exist_ok=True)
         # TensorRT builds an engine per input shape unless it is given the range of batch sizes up
         # front, which needs the input's name and width: read them from a CPU session first
-        probe = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"]).get_inputs()[0]
-        name, width = probe.name, probe.shape[-1]
+        probe = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"]).get_inputs()
+
+        def shapes(batch: int) -> str:
+            return ",".join(f"{i.name}:{batch}" + "".join(f"x{d}" for d in i.shape[1:]) for i in probe)
+
         trt = {
             "device_id": int(device_id),
             "trt_engine_cache_enable": True,
             "trt_engine_cache_path": str(cache),
-            "trt_profile_min_shapes": f"{name}:1x{width}",
-            "trt_profile_opt_shapes": f"{name}:{TRT_OPT_BATCH}x{width}",
-            "trt_profile_max_shapes": f"{name}:{TRT_MAX_BATCH}x{width}",
+            "trt_profile_min_shapes": shapes(1),
+            "trt_profile_opt_shapes": shapes(TRT_OPT_BATCH),
+            "trt_profile_max_shapes": shapes(TRT_MAX_BATCH),
         }
         return [("TensorrtExecutionProvider", trt), cuda, "CPUExecutionProvider"]
 
@@ -212,7 +234,14 @@ class Session:
 
         ``check`` verifies the width and that every value is finite (a NaN would silently turn
         into NaN probabilities); the streaming code checks chunks itself and passes ``False``.
+        A generator's graph takes latent noise instead: use :meth:`run_feeds` (or
+        :func:`cellzoo.runtime.sample_cells`).
         """
+        if self.info.task == "generate":
+            raise InputError(
+                f"{self.path.name} is a generator: it takes latent noise ({', '.join(self.input_names)}), not cells; "
+                "sample with cellzoo.runtime.sample_cells(session, n) or `cellzoo sample MODEL.onnx --n N -o out.h5ad`"
+            )
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_genes:
             raise InputError(
@@ -226,32 +255,42 @@ class Session:
                 f"the input has NaN or infinite values in {len(rows)} cells (rows {', '.join(map(str, rows[:5]))}"
                 f"{', …' if len(rows) > 5 else ''}); drop those cells or redo the preprocessing from raw counts"
             )
-        if self.device == "tensorrt" and len(x) > TRT_MAX_BATCH:
+        return self.run_feeds({self.input_name: x})
+
+    def run_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Outputs by name for the graph inputs ``feeds`` (every input, same number of rows), unchecked."""
+        missing = [n for n in self.input_names if n not in feeds]
+        if missing:
+            raise InputError(f"{self.path.name} needs inputs {list(self.input_names)}; missing {missing}")
+        feeds = {n: np.ascontiguousarray(feeds[n]) for n in self.input_names}
+        rows = len(feeds[self.input_names[0]])
+        if self.device == "tensorrt" and rows > TRT_MAX_BATCH:
             # the engine's profile ends at TRT_MAX_BATCH cells
-            parts = [self._run_bound(x[i : i + TRT_MAX_BATCH]) for i in range(0, len(x), TRT_MAX_BATCH)]
+            parts = [self._run_bound(_rows(feeds, i, i + TRT_MAX_BATCH)) for i in range(0, rows, TRT_MAX_BATCH)]
             return {name: np.concatenate([p[name] for p in parts]) for name in self.output_names}
         if self._binding:
-            return self._run_bound(x)
-        if self.cpu_block and len(x) > self.cpu_block:
-            return self._run_blocked(x)
-        return dict(zip(self.output_names, self._session.run(None, {self.input_name: x})))
+            return self._run_bound(feeds)
+        if self.cpu_block and rows > self.cpu_block:
+            return self._run_blocked(feeds, rows)
+        return dict(zip(self.output_names, self._session.run(None, feeds)))
 
-    def _run_blocked(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def _run_blocked(self, feeds: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         # the graphs are row-wise, so blocks of cells give the same rows as one call, written into one output
         step = self.cpu_block
-        first = self._session.run(None, {self.input_name: x[:step]})
-        outputs = [np.empty((len(x), *o.shape[1:]), dtype=o.dtype) for o in first]
+        first = self._session.run(None, _rows(feeds, 0, step))
+        outputs = [np.empty((rows, *o.shape[1:]), dtype=o.dtype) for o in first]
         for out, part in zip(outputs, first):
             out[:step] = part
-        for start in range(step, len(x), step):
-            for out, part in zip(outputs, self._session.run(None, {self.input_name: x[start : start + step]})):
+        for start in range(step, rows, step):
+            for out, part in zip(outputs, self._session.run(None, _rows(feeds, start, start + step))):
                 out[start : start + len(part)] = part
         return dict(zip(self.output_names, outputs))
 
-    def _run_bound(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    def _run_bound(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         # outputs stay on the device until one copy at the end; ORT would otherwise copy inside Run()
         binding = self._session.io_binding()
-        binding.bind_cpu_input(self.input_name, x)
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)
         for name in self.output_names:
             binding.bind_output(name, "cuda", self.device_id)
         self._session.run_with_iobinding(binding)
@@ -261,6 +300,11 @@ class Session:
         return self.run(x)
 
     def describe(self) -> str:
+        if self.info.generator is not None:
+            return (
+                f"{self.path.name} ({self.info.architecture} generator, latent {self.info.generator['latent_dim']} → "
+                f"{self.n_genes} genes, {self.info.precision}) on {', '.join(self.providers)} with {self.threads} threads"
+            )
         return (
             f"{self.path.name} ({self.info.architecture}, {self.n_genes} genes, "
             f"{len(self.info.labels) if self.info.labels else '?'} classes, {self.info.precision}) on "
@@ -273,3 +317,7 @@ class Session:
     @property
     def metadata(self) -> Mapping[str, str]:
         return self._session.get_modelmeta().custom_metadata_map
+
+
+def _rows(feeds: Mapping[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
+    return {name: value[start:stop] for name, value in feeds.items()}

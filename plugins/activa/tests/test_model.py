@@ -283,8 +283,14 @@ def test_nan_loss_is_a_training_error(data, monkeypatch):
     import cellzoo_activa.model as activa_model
 
     monkeypatch.setattr(activa_model, "reconstruction_loss", lambda a, b: torch.tensor(float("nan")) + a.sum() * 0)
-    with pytest.raises(TrainingError, match="epoch 3"):
-        _model().fit(data, LABEL)
+    model = _model()
+    with pytest.raises(TrainingError, match="epoch 3") as info:
+        model.fit(data, LABEL)
+    # the last good weights (after the classifier epochs 1–2) are kept and the model still samples
+    assert info.value.kept == "epoch 2" and "are kept" in str(info.value)
+    assert model.is_fitted
+    assert all(np.isfinite(v).all() for v in model.state_tensors().values())
+    assert np.isfinite(model.sample(5, seed=0).X).all()
 
 
 class _Halves:

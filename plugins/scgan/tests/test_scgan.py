@@ -167,8 +167,25 @@ def test_steps_from_epochs():
 
 def test_nan_loss_stops_training_with_a_training_error(adata, monkeypatch):
     monkeypatch.setattr(cellzoo_scgan.model, "gradient_penalty", lambda *a, **k: torch.tensor(float("nan")))
-    with pytest.raises(TrainingError, match="critic loss became nan"):
+    with pytest.raises(TrainingError, match="critic loss became nan") as info:
         _fit("scgan", adata)
+    assert info.value.kept is None and "nothing is kept" in str(info.value)
+
+
+def test_nan_loss_keeps_the_last_good_weights(adata, monkeypatch):
+    real = cellzoo_scgan.model.gradient_penalty
+    calls = {"n": 0}
+
+    def fails_late(*args, **kwargs):  # critic updates of generator steps 1–4 are fine, then NaN
+        calls["n"] += 1
+        return real(*args, **kwargs) if calls["n"] <= 4 * ScganConfig().critic_steps else torch.tensor(float("nan"))
+
+    monkeypatch.setattr(cellzoo_scgan.model, "gradient_penalty", fails_late)
+    model = cellzoo.create_model("scgan", **{**TINY, "steps": 8, "log_every": 2})
+    with pytest.raises(TrainingError, match="step 5") as info:
+        model.fit(adata)
+    assert info.value.kept == "generator step 4" and model.is_fitted
+    assert np.isfinite(model.sample(5, seed=0).X).all()
 
 
 @pytest.mark.parametrize("bad", [{"gp_lambda": -1.0}, {"critic_steps": 0}, {"lr_final": 0.0}, {"gen_layers": ()},

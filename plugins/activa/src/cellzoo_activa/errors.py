@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from cellzoo.errors import ConfigError
+from cellzoo.errors import SamplingError
 
 
-class SamplingBoundError(ConfigError):
+class SamplingBoundError(SamplingError):
     """Classifier-guided sampling drew ``max_draws_factor × n`` latent vectors without finding ``n`` cells of the type.
 
-    A :class:`~cellzoo.errors.ConfigError` (the bound is a configuration value): the message names the
+    A :class:`~cellzoo.errors.SamplingError` (a ConfigError: the bound is a configuration value): the message names the
     cell type, how many cells were found in how many draws, the acceptance rate and what to change.
     """
 

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cellzoo.errors import ArtifactError, ConfigError
+from cellzoo.errors import ArtifactError, ConfigError, TrainingError
 from cellzoo.training import (
+    LastGood,
     TorchGenerator,
     WeightedLoss,
     batch_bounds,
@@ -169,35 +170,40 @@ class Activa(TorchGenerator):
         history: list[dict[str, Any]] = []
         train_seconds = 0.0
         frozen = False
-        for epoch in range(1, int(cfg.epochs) + 1):
-            started = time.perf_counter()
-            phase = self.phase_of(epoch)
-            if phase != "classifier" and not frozen:
-                cf.eval().requires_grad_(False)  # frozen from here on, as the reference never steps it again
-                frozen = True
-            order = torch.randperm(n, generator=shuffle).numpy()
-            sums: dict[str, float] = {}
-            for step, (start, stop) in enumerate(bounds, 1):
-                rows = order[start:stop]
-                xb = dense_rows(X, rows).to(device, non_blocking=True)
-                if phase == "classifier":
-                    values = self._classifier_step(xb, labels[rows].to(device), opt_c, sched_c, epoch, step)
-                elif phase == "vae":
-                    values = self._vae_step(xb, opt_e, opt_d, epoch, step)
-                else:
-                    values = self.introspective_step(xb, optimisers, epoch, step)
-                for key, value in values.items():
-                    sums[key] = sums.get(key, 0.0) + value * len(rows)
-            if phase == "introspective" and weighted.weighting is not None:
-                weighted.update()  # once per epoch (the first ACTIVA's SoftAdapt schedule)
-            seconds = time.perf_counter() - started
-            train_seconds += seconds
-            record = {"epoch": epoch, "phase": phase, "seconds": round(seconds, 4)}
-            record.update({k: v / n for k, v in sums.items()})
-            history.append(record)
-            self.training_record = self._record(history, train_seconds, n, X.shape[1])
-            if self.quality_trace is not None and epoch % int(cfg.checkpoint_every) == 0:
-                self._call_quality_trace(epoch, train_seconds, device)
+        last_good = LastGood(nets)
+        try:
+            for epoch in range(1, int(cfg.epochs) + 1):
+                started = time.perf_counter()
+                phase = self.phase_of(epoch)
+                if phase != "classifier" and not frozen:
+                    cf.eval().requires_grad_(False)  # frozen from here on, as the reference never steps it again
+                    frozen = True
+                order = torch.randperm(n, generator=shuffle).numpy()
+                sums: dict[str, float] = {}
+                for step, (start, stop) in enumerate(bounds, 1):
+                    rows = order[start:stop]
+                    xb = dense_rows(X, rows).to(device, non_blocking=True)
+                    if phase == "classifier":
+                        values = self._classifier_step(xb, labels[rows].to(device), opt_c, sched_c, epoch, step)
+                    elif phase == "vae":
+                        values = self._vae_step(xb, opt_e, opt_d, epoch, step)
+                    else:
+                        values = self.introspective_step(xb, optimisers, epoch, step)
+                    for key, value in values.items():
+                        sums[key] = sums.get(key, 0.0) + value * len(rows)
+                if phase == "introspective" and weighted.weighting is not None:
+                    weighted.update()  # once per epoch (the first ACTIVA's SoftAdapt schedule)
+                seconds = time.perf_counter() - started
+                train_seconds += seconds
+                record = {"epoch": epoch, "phase": phase, "seconds": round(seconds, 4)}
+                record.update({k: v / n for k, v in sums.items()})
+                history.append(record)
+                self.training_record = self._record(history, train_seconds, n, X.shape[1])
+                last_good.keep(f"epoch {epoch}")
+                if self.quality_trace is not None and epoch % int(cfg.checkpoint_every) == 0:
+                    self._call_quality_trace(epoch, train_seconds, device)
+        except TrainingError as exc:
+            raise last_good.restore(exc) from exc
 
     def _record(self, history: list[dict[str, Any]], seconds: float, n_cells: int, n_genes: int) -> dict[str, Any]:
         weighted = getattr(self, "weighted", None)

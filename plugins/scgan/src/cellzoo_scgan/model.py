@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from cellzoo import scale_to_total
-from cellzoo.errors import ArtifactError, ConfigError, InputError
-from cellzoo.training import TorchGenerator, finite_loss, seed_everything, select_device
+from cellzoo.errors import ArtifactError, ConfigError, InputError, TrainingError
+from cellzoo.training import LastGood, TorchGenerator, finite_loss, seed_everything, select_device
 
 from .config import CscganConfig, ScganConfig
 from .network import ScganCritic, ScganGenerator, gradient_penalty
@@ -71,7 +71,6 @@ class Scgan(TorchGenerator):
     output_state: ClassVar[str] = "nonnegative"
     output_target_sum: ClassVar[float] = 20000.0
     conditional: ClassVar[bool] = False
-    export_output_names: ClassVar[tuple[str, ...]] = ("cells",)
     # cells sum to 20,000: absolute differences of float32 sums are ~1e-3 where values are ~1e3
     golden_atol: ClassVar[float] = 1e-3
     golden_rtol: ClassVar[float] = 1e-4
@@ -153,66 +152,71 @@ class Scgan(TorchGenerator):
         started = time.perf_counter()
         decay = cfg.lr_final / cfg.lr
 
-        for step in range(steps):
-            lr = cfg.lr * decay ** (step / steps)
-            for opt in (opt_g, opt_c):
-                for group in opt.param_groups:
-                    group["lr"] = lr
-            epoch = max(real_cells.passes, 1)
+        last_good = LastGood(self.nets)
+        try:
+            for step in range(steps):
+                lr = cfg.lr * decay ** (step / steps)
+                for opt in (opt_g, opt_c):
+                    for group in opt.param_groups:
+                        group["lr"] = lr
+                epoch = max(real_cells.passes, 1)
 
-            # -- critic: critic_steps updates on real batches and freshly generated cells
-            critic.requires_grad_(True)
-            for _ in range(cfg.critic_steps):
-                real, y_real = real_cells.next(device)
-                with torch.no_grad():
-                    fake = gen(noise(batch), y_real)
-                alpha = torch.rand(batch, generator=generator).to(device)
-                score_real = critic(real, y_real).mean()
-                score_fake = critic(fake, y_real).mean()
-                penalty = gradient_penalty(critic, real, fake, alpha, y_real)
-                loss_c = score_fake - score_real + cfg.gp_lambda * penalty
-                value = finite_loss(loss_c, f"{self.name} critic loss", epoch, step + 1)
-                opt_c.zero_grad(set_to_none=True)
-                loss_c.backward()
-                opt_c.step()
-                record["critic_updates"] += 1
-                sums[[0, 2, 3]] += (value, float((score_real - score_fake).detach()), float(penalty.detach()))
-                counted[[0, 2, 3]] += 1
+                # -- critic: critic_steps updates on real batches and freshly generated cells
+                critic.requires_grad_(True)
+                for _ in range(cfg.critic_steps):
+                    real, y_real = real_cells.next(device)
+                    with torch.no_grad():
+                        fake = gen(noise(batch), y_real)
+                    alpha = torch.rand(batch, generator=generator).to(device)
+                    score_real = critic(real, y_real).mean()
+                    score_fake = critic(fake, y_real).mean()
+                    penalty = gradient_penalty(critic, real, fake, alpha, y_real)
+                    loss_c = score_fake - score_real + cfg.gp_lambda * penalty
+                    value = finite_loss(loss_c, f"{self.name} critic loss", epoch, step + 1)
+                    opt_c.zero_grad(set_to_none=True)
+                    loss_c.backward()
+                    opt_c.step()
+                    record["critic_updates"] += 1
+                    sums[[0, 2, 3]] += (value, float((score_real - score_fake).detach()), float(penalty.detach()))
+                    counted[[0, 2, 3]] += 1
 
-            # -- generator: one update against the critic (whose weights are not trained here)
-            critic.requires_grad_(False)
-            y_fake = None
-            if self.conditional:
-                y_fake = torch.multinomial(class_p, batch, replacement=True, generator=generator).to(device)
-            loss_g = -critic(gen(noise(batch), y_fake), y_fake).mean()
-            sums[1] += finite_loss(loss_g, f"{self.name} generator loss", epoch, step + 1)
-            counted[1] += 1
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            record["generator_updates"] += 1
+                # -- generator: one update against the critic (whose weights are not trained here)
+                critic.requires_grad_(False)
+                y_fake = None
+                if self.conditional:
+                    y_fake = torch.multinomial(class_p, batch, replacement=True, generator=generator).to(device)
+                loss_g = -critic(gen(noise(batch), y_fake), y_fake).mean()
+                sums[1] += finite_loss(loss_g, f"{self.name} generator loss", epoch, step + 1)
+                counted[1] += 1
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                record["generator_updates"] += 1
 
-            done = step + 1
-            if done % cfg.log_every == 0 or done == steps:
-                means = sums / np.maximum(counted, 1)
-                record["log"].append(
-                    {
-                        "step": done,
-                        "critic_loss": round(float(means[0]), 6),
-                        "generator_loss": round(float(means[1]), 6),
-                        "wasserstein": round(float(means[2]), 6),
-                        "gradient_penalty": round(float(means[3]), 6),
-                        "lr": lr,
-                        "seconds": round(time.perf_counter() - started - traced_seconds, 3),
-                    }
-                )
-                sums[:], counted[:] = 0.0, 0.0
-            if (
-                self.quality_trace is not None
-                and cfg.checkpoint_every
-                and (done % cfg.checkpoint_every == 0 or done == steps)
-            ):
-                traced_seconds += self._trace(done, time.perf_counter() - started - traced_seconds, device)
+                done = step + 1
+                if done % cfg.log_every == 0 or done == steps:
+                    means = sums / np.maximum(counted, 1)
+                    record["log"].append(
+                        {
+                            "step": done,
+                            "critic_loss": round(float(means[0]), 6),
+                            "generator_loss": round(float(means[1]), 6),
+                            "wasserstein": round(float(means[2]), 6),
+                            "gradient_penalty": round(float(means[3]), 6),
+                            "lr": lr,
+                            "seconds": round(time.perf_counter() - started - traced_seconds, 3),
+                        }
+                    )
+                    sums[:], counted[:] = 0.0, 0.0
+                    last_good.keep(f"generator step {done}")
+                if (
+                    self.quality_trace is not None
+                    and cfg.checkpoint_every
+                    and (done % cfg.checkpoint_every == 0 or done == steps)
+                ):
+                    traced_seconds += self._trace(done, time.perf_counter() - started - traced_seconds, device)
+        except TrainingError as exc:
+            raise last_good.restore(exc) from exc
 
         critic.requires_grad_(True)
         self.nets.cpu().eval()
