@@ -26,13 +26,14 @@ test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
-SUITES  := annotate-pbmc68k annotate-splat markers discover
+SUITES  := annotate-pbmc68k annotate-splat markers discover generate-splat
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 	$(foreach s,$(SUITES),$(BIN)/cellzoo bench benchmarks/$(s).toml -o benchmarks/results/$(s) &&) true
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/predict_vs_run.py
+	$(BIN)/python benchmarks/weighting.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -253,8 +253,10 @@ def test_list_models_as_json(zoo):
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     assert [r["name"] for r in rows] == [
+        "bicubic",
         "independent_genes",
         "majority",
+        "nearest",
         "random_genes",
         "random_labels",
         "real_cells",
@@ -264,7 +266,7 @@ def test_list_models_as_json(zoo):
     ]
     assert {r["role"] for r in rows} == {"control"}
     assert {r["plugin"] for r in rows} == {"cellzoo.builtin"}
-    assert {r["task"] for r in rows} == {"annotate", "generate", "markers"}
+    assert {r["task"] for r in rows} == {"annotate", "generate", "markers", "upscale"}
 
 
 def test_list_table_shows_name_role_and_plugin(toy_zoo):

@@ -83,7 +83,7 @@ def test_list_datasets_metrics_tasks(pm):
     assert cellzoo.list_datasets("cells_*", task="annotate") == ["cells_a"]
     assert cellzoo.list_metrics(task="simulate") == ["mmd"]
     assert "accuracy" in cellzoo.list_metrics(task="annotate") and "mmd" not in cellzoo.list_metrics(task="annotate")
-    assert cellzoo.list_tasks() == ["annotate", "generate", "markers"]
+    assert cellzoo.list_tasks() == ["annotate", "generate", "markers", "upscale"]
     assert cellzoo.get_metric("mmd")(1, 2) == 0.0
 
 

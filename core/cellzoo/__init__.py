@@ -51,6 +51,8 @@ _API: dict[str, str] = {
     "TorchAnnotator": "training",
     "Generator": "model",
     "TorchGenerator": "training",
+    "Upscaler": "model",
+    "TorchUpscaler": "training",
     # data contract
     "InputContract": "data.contract",
     "prepare_input": "data.contract",

@@ -99,6 +99,8 @@ def train_from_recipe(
         )
     model = create_model(entry.architecture, **recipe_config(entry, spec))
     say(f"{entry.name}: loading dataset {recipe.dataset!r}")
+    if task_spec(entry.task).data == "images":
+        return _train_images(entry, model, say)
     adata = load_dataset(recipe.dataset, label_key=recipe.label_key, **dict(recipe.dataset_params))
     labels = labels_of(adata, recipe.label_key) if recipe.label_key else None
     train, test = split_indices(labels, recipe.split, n=adata.n_obs)
@@ -175,3 +177,43 @@ def build(name: str, *, force: bool = False, progress: bool = True) -> Path:
             if cached is not None:
                 return cached
         return build_into(entry, artifact_dir(entry.name), progress=progress)
+
+
+def _train_images(entry: PretrainedEntry, model: Any, say: Callable[[str], None]):
+    """An image model's recipe: train on the dataset's own train part, score its test part at every scale."""
+    from .data.datasets import images_hash
+
+    recipe = entry.recipe
+    loaded = load_dataset(recipe.dataset, **dict(recipe.dataset_params))
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"registry file {entry.path}: image dataset {recipe.dataset!r} has no train/test parts of its own; a "
+            "recipe trains on the train part and scores the test part"
+        )
+    train, test = loaded["train"], loaded["test"]
+    say(f"{entry.name}: training {entry.architecture} on {len(train)} images (seed {recipe.seed})")
+    seed_everything(recipe.seed)
+    dispatch = dispatch_of(task_spec(entry.task))
+    dispatch.fit(model, train, None)
+    spec = task_spec(entry.task)
+    scales = sorted({int(m.rpartition("_x")[2]) for m in spec.metrics if m.rpartition("_x")[2].isdigit()})
+    scales = [s for s in scales if s in model.scales]
+    say(f"{entry.name}: scoring ×{', ×'.join(map(str, scales))} on {len(test)} held-out images")
+    upscaled = dispatch.output(model, test, scales=scales)
+    metrics = {
+        m: float(get_metric(m)(test, upscaled))
+        for m in spec.metrics
+        if m.rpartition("_x")[2].isdigit() and int(m.rpartition("_x")[2]) in scales
+    }
+    parts = ["train"] * len(train) + ["test"] * len(test)
+    record = {
+        "name": entry.name,
+        "architecture": entry.architecture,
+        **recipe.to_json(),
+        "dataset_sha256": images_hash([*train, *test], parts),
+        "n_train": len(train),
+        "n_test": len(test),
+        "recipe_sha256": recipe_sha256(entry),
+        "command": f"cellzoo build {entry.name}",
+    }
+    return model, record, ({recipe.dataset: metrics} if metrics else {})

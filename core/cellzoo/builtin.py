@@ -1,8 +1,8 @@
 """cellzoo's built-in plugin: the generic parts every installation has.
 
 Registered through the same hooks as third-party plugins (as pytest registers its own): the
-``annotate``, ``markers`` and ``generate`` tasks with their controls and metrics, and a loader for
-the user's own ``.h5ad`` files.
+``annotate``, ``markers``, ``generate`` and ``upscale`` tasks with their controls and metrics, and a
+loader for the user's own ``.h5ad`` files.
 """
 
 from __future__ import annotations
@@ -18,6 +18,16 @@ class ControlConfig:
     """The controls' configuration: the seed of the random ones."""
 
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class InterpolationConfig:
+    """The interpolation controls of ``upscale``: the scales they answer to (any, they learn nothing)."""
+
+    seed: int = 0
+    scales: tuple[int, ...] = (2, 3, 4, 8)
+    #: tile side in input pixels (0: the whole image at once)
+    tile: int = 0
 
 
 @hookimpl
@@ -50,6 +60,21 @@ def cellzoo_tasks():
             summary=(
                 "Generate cells: learn the training cells (and their types), sample as many cells as a held-out "
                 "reference half holds (per type for conditional models), compare them with it."
+            ),
+        ),
+        TaskSpec(
+            name="upscale",
+            protocol=("fit", "upscale"),
+            metrics=("psnr_y_x2", "ssim_y_x2", "psnr_y_x4", "ssim_y_x4"),
+            controls=("nearest", "bicubic"),
+            split="fixed",
+            scoring="upscale",
+            data="images",
+            ceiling=False,
+            summary=(
+                "Image super-resolution: learn from high-resolution training images, up-scale MATLAB-bicubic "
+                "down-sampled test images ×2 and ×4; PSNR/SSIM on Y (BT.601) with the scale cropped from each border. "
+                "Scaled scores: 0 = nearest, 1 = bicubic."
             ),
         ),
         TaskSpec(
@@ -113,6 +138,27 @@ def cellzoo_metrics():
                 ("cv_r2", True, (0.0, 1.0), "r² of per-gene coefficients of variation across cells (scvi PPC)."),
             )
         ),
+        *(
+            MetricSpec(
+                f"{kind}_y_x{scale}",
+                "upscale",
+                f"cellzoo.imagemetrics:{kind}_y_x{scale}",
+                range=bounds,
+                summary=f"{label} on the Y channel (BT.601) at ×{scale}, {scale} border pixels cropped, mean over images.",
+            )
+            for scale in (2, 4)
+            for kind, bounds, label in (
+                ("psnr", (0.0, 60.0), "PSNR in dB"),
+                ("ssim", (0.0, 1.0), "SSIM (11×11 Gaussian, σ 1.5)"),
+            )
+        ),
+        MetricSpec(
+            "upscale_per_image",
+            "upscale",
+            "cellzoo.imagemetrics:per_image",
+            scalar=False,
+            summary="PSNR-Y and SSIM-Y of every test image at every scale (a table).",
+        ),
         MetricSpec(
             "generation_per_type",
             "generate",
@@ -166,6 +212,18 @@ def cellzoo_models():
                 ),
                 ("shuffled_genes", "ShuffledGenes", "Negative control: training cells with their genes permuted."),
             )
+        ),
+        ModelSpec(
+            "nearest",
+            builder="cellzoo.controls:Nearest",
+            summary="Control (the floor): nearest-neighbour up-sampling, pixels repeated.",
+            **{**common, "task": "upscale", "config": InterpolationConfig},
+        ),
+        ModelSpec(
+            "bicubic",
+            builder="cellzoo.controls:Bicubic",
+            summary="Control (the reference to beat): MATLAB-style bicubic up-sampling (resize-right).",
+            **{**common, "task": "upscale", "config": InterpolationConfig},
         ),
         ModelSpec(
             "true_markers",

@@ -6,7 +6,8 @@ rankings ``true_markers`` (the truth itself) and ``random_genes`` (genes drawn a
 generators ``real_cells`` (held-out real cells the model was not scored against: the best
 achievable), ``independent_genes`` (each gene drawn from its own training marginal: right means
 and variances, no gene–gene structure) and ``shuffled_genes`` (training cells with the gene
-labels permuted: the floor).
+labels permuted: the floor); for image up-scaling ``nearest`` (pixels repeated: the floor) and
+``bicubic`` (MATLAB-style bicubic: the reference a learned model must beat, not a ceiling).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from .builtin import ControlConfig
 from .errors import InputError
-from .model import Annotation, Annotator, Generator, check_state_keys
+from .model import Annotation, Annotator, Generator, Upscaler, check_state_keys
 
 
 class _Control(Annotator):
@@ -198,3 +199,22 @@ class RealCells(_GenerateControl):
         out = pool[np.sort(rows)].copy()
         out.obs_names_make_unique()
         return out
+
+
+# -- upscale -------------------------------------------------------------------------------------
+
+
+class Nearest(Upscaler):
+    """Nearest-neighbour up-sampling: each pixel repeated ``scale`` × ``scale`` times (the floor)."""
+
+    def _upscale(self, x: np.ndarray, scale: int) -> np.ndarray:
+        return np.repeat(np.repeat(x, scale, axis=0), scale, axis=1)
+
+
+class Bicubic(Upscaler):
+    """MATLAB-style bicubic up-sampling (:func:`cellzoo.data.images.imresize`): the reference to beat."""
+
+    def _upscale(self, x: np.ndarray, scale: int) -> np.ndarray:
+        from .data.images import imresize
+
+        return np.clip(imresize(x, scale), 0.0, 1.0).astype(np.float32)

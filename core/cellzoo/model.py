@@ -505,3 +505,152 @@ class Generator(ZooModel):
 
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"cells": np.asarray(self._decode(inputs["z"], inputs.get("y")), dtype=np.float32)}
+
+
+# ---------------------------------------------------------------------------------------------
+# upscale
+# ---------------------------------------------------------------------------------------------
+
+
+class Upscaler(ZooModel):
+    """Shared base of ``upscale`` models: learn from high-resolution images, up-scale others.
+
+    ``fit(images)`` takes high-resolution images in any layout :func:`cellzoo.data.images.as_float_image`
+    accepts (grey, RGB, RGBA; 8-bit, 16-bit or float in [0, 1]) and calls ``_fit(hr)`` with float32
+    RGB arrays, H × W × 3 in [0, 1] (a grey image repeated over three channels; alpha dropped).
+    ``upscale(image, scale)`` checks the scale against :attr:`scales`, converts the image the
+    same way, runs ``_upscale(x, scale)`` — on the whole image, or on overlapping tiles of
+    ``config.tile`` input pixels blended together when that is set — and returns the result in
+    the input's own layout and dtype (grey stays grey, 16-bit stays 16-bit, an alpha channel is
+    up-scaled bicubically beside the colour).
+
+    A subclass implements ``_fit`` (nothing for the interpolation baselines) and ``_upscale``;
+    its config holds ``scales`` (the factors it was trained for). Golden inputs are a small batch
+    of low-resolution patches (``lr``, N × 3 × h × w); ``infer`` returns ``x<scale>`` for every
+    scale, N × 3 × (scale·h) × (scale·w).
+    """
+
+    task: ClassVar[str] = "upscale"
+    #: overlap of neighbouring tiles in input pixels (``config.tile`` > 0)
+    tile_overlap: ClassVar[int] = 8
+    #: side of the golden low-resolution patches
+    golden_size: ClassVar[int] = 12
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.fitted = False
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.fitted
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        """The scale factors this model up-scales by."""
+        return tuple(int(s) for s in getattr(self.config, "scales", (2, 4)))
+
+    # -- the protocol ------------------------------------------------------------------------
+    def fit(self, images: Sequence[Any]) -> Upscaler:
+        from .data.images import as_float_image, to_rgb
+
+        if isinstance(images, np.ndarray) and images.ndim == 2:
+            images = [images]
+        if not isinstance(images, (list, tuple)) and not (isinstance(images, np.ndarray) and images.ndim == 4):
+            raise InputError(
+                f"{self.name}.fit takes a list of high-resolution images (numpy arrays), not {type(images).__name__}"
+            )
+        if len(images) == 0:
+            raise InputError(f"{self.name}.fit got no images; pass at least one high-resolution image")
+        self._fit([to_rgb(as_float_image(image)[0]) for image in images])
+        self.fitted = True
+        return self
+
+    def upscale(self, image: np.ndarray, scale: int) -> np.ndarray:
+        """``image`` up-scaled ``scale`` times, in its own layout and dtype."""
+        from .data.images import as_float_image, from_rgb, imresize, restore_image, tiled, to_rgb
+
+        self._check_fitted()
+        scale = self.checked_scale(scale)
+        x, alpha, info = as_float_image(image)
+        rgb = to_rgb(x)
+        tile = int(getattr(self.config, "tile", 0) or 0)
+        run = lambda part: self._checked_output(self._upscale(part, scale), part, scale)  # noqa: E731
+        out = tiled(run, rgb, scale, tile, self.tile_overlap) if tile else run(rgb)
+        out = from_rgb(out, x.shape[2])
+        if alpha is not None:
+            alpha = np.clip(imresize(alpha[..., None], scale)[..., 0], 0.0, 1.0).astype(np.float32)
+        return restore_image(out, alpha, info)
+
+    def checked_scale(self, scale: Any) -> int:
+        if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or int(scale) not in self.scales:
+            shown = ", ".join(f"×{s}" for s in self.scales)
+            raise ConfigError(
+                f"model {self.name!r} up-scales by {shown}, not {scale!r}; pick one of those, or train it for that "
+                "scale (--set scales=[...])"
+            )
+        return int(scale)
+
+    def _checked_output(self, out: np.ndarray, x: np.ndarray, scale: int) -> np.ndarray:
+        want = (x.shape[0] * scale, x.shape[1] * scale, 3)
+        out = np.asarray(out, dtype=np.float32)
+        if out.shape != want:
+            raise ProtocolError(
+                f"model {self.name!r} returned shape {out.shape} for a {x.shape} input; expected {want}"
+            )
+        if not np.isfinite(out).all():
+            raise ProtocolError(f"model {self.name!r} produced NaN or infinite pixels; the model is broken")
+        return np.clip(out, 0.0, 1.0)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"model {self.name!r} is not trained: call .fit(images) or load a pretrained one with cellzoo.load(name)"
+            )
+
+    # -- for subclasses ----------------------------------------------------------------------
+    def _fit(self, images: list[np.ndarray]) -> None:
+        """Learn from float32 RGB high-resolution images (H × W × 3, [0, 1])."""
+
+    def _upscale(self, x: np.ndarray, scale: int) -> np.ndarray:
+        """(scale·H) × (scale·W) × 3 float32 from a float32 RGB image H × W × 3 in [0, 1]."""
+        raise NotImplementedError
+
+    # -- persistence and golden I/O ----------------------------------------------------------
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {}
+
+    def load_state_tensors(self, tensors: Mapping[str, np.ndarray]) -> None:
+        check_state_keys({}, tensors, self.name)
+
+    def artifact_state(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"scales": list(self.scales)}
+
+    def restore_artifact_state(self, state: Mapping[str, Any]) -> None:
+        if list(state.get("scales", [])) != list(self.scales):
+            raise ArtifactError(
+                f"config.json of {self.name!r} records scales {state.get('scales')} but its config gives "
+                f"{list(self.scales)}; the artifact is damaged"
+            )
+        self.fitted = True
+
+    def golden_inputs(self, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        size = self.golden_size
+        # smooth patches (a blurred random field), closer to images than white noise
+        base = rng.random((n, 3, size // 3 + 1, size // 3 + 1)).astype(np.float32)
+        lr = np.repeat(np.repeat(base, 3, axis=2), 3, axis=3)[:, :, :size, :size]
+        return {"lr": np.ascontiguousarray(lr)}
+
+    def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        lr = np.asarray(inputs["lr"], dtype=np.float32)
+        out = {}
+        for scale in self.scales:
+            images = []
+            for x in lr:
+                hwc = np.transpose(x, (1, 2, 0))
+                images.append(np.transpose(self._checked_output(self._upscale(hwc, scale), hwc, scale), (2, 0, 1)))
+            out[f"x{scale}"] = np.stack(images).astype(np.float32)
+        return out

@@ -14,7 +14,7 @@ from typing import Any
 
 ROLES = ("method", "baseline", "control")
 #: how the benchmark harness runs and scores a task (see :class:`TaskSpec`)
-SCORINGS = ("supervised", "unsupervised", "markers", "generate")
+SCORINGS = ("supervised", "unsupervised", "markers", "generate", "upscale")
 #: what a task's datasets hold: an AnnData of cells, or a set of images
 DATA_KINDS = ("cells", "images")
 
@@ -147,6 +147,9 @@ class TaskSpec:
     #: how the callers fit, query and score its models: a lazy reference to a
     #: :class:`cellzoo.tasks.Dispatch`; empty: the built-in one of ``scoring``
     dispatch: str | Any = ""
+    #: whether the best control is a ceiling (a positive control: scaled scores stop at 1 and a model
+    #: above it is suspicious) or a baseline to beat (``upscale``: bicubic; scores above 1 are kept)
+    ceiling: bool = True
 
     def __post_init__(self) -> None:
         _check_name("task", self.name)

@@ -147,13 +147,33 @@ class Generate(Dispatch):
         return callable(getattr(model, "sample", None))
 
 
-SUPERVISED, UNSUPERVISED, MARKERS, GENERATE = Dispatch(), Unsupervised(), Markers(), Generate()
+class Upscale(Dispatch):
+    """``upscale``: fit on the training images (high resolution, no labels), then up-scale the
+    MATLAB-bicubic down-sampled test images by each scale, to be scored against the originals."""
+
+    takes_labels = False
+
+    def output(self, model: Any, data: Any, *, label_key: str | None = None, solution: Any = None,
+               scales: Any = (2, 4)) -> dict[int, list[Any]]:  # fmt: skip
+        from .data.images import as_float_image, downsample
+
+        out = {}
+        for scale in scales:
+            out[int(scale)] = [model.upscale(downsample(as_float_image(hr)[0], int(scale)), int(scale)) for hr in data]
+        return out
+
+    def can_predict(self, model: Any) -> bool:
+        return callable(getattr(model, "upscale", None))
+
+
+SUPERVISED, UNSUPERVISED, MARKERS, GENERATE, UPSCALE = Dispatch(), Unsupervised(), Markers(), Generate(), Upscale()
 #: the dispatch of each built-in scoring
 BY_SCORING: dict[str, Dispatch] = {
     "supervised": SUPERVISED,
     "unsupervised": UNSUPERVISED,
     "markers": MARKERS,
     "generate": GENERATE,
+    "upscale": UPSCALE,
 }
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from .data.splits import validation_split as validation_split
 from .errors import CellzooError, ConfigError, InputError, TrainingError
-from .model import Annotator, Generator
+from .model import Annotator, Generator, Upscaler
 from .protocols import capability, has_capability
 from .seeding import seed_everything as seed_everything
 from .trainconfig import DEVICE_KINDS as DEVICE_KINDS
@@ -739,3 +739,68 @@ class WeightedLoss:
             self.current = weights
         self.trace.append(list(self.current))
         return list(self.current)
+
+
+class TorchUpscaler(Upscaler):
+    """An :class:`~cellzoo.Upscaler` whose learned state is ``self.nets``, one network per scale.
+
+    A subclass builds ``self.nets`` (an ``nn.ModuleDict`` keyed ``"x2"``, ``"x4"``, … or holding
+    shared parts) in ``_fit`` and again, untrained, in ``restore_artifact_state``, and names the
+    module that maps a low-resolution batch N × 3 × h × w in [0, 1] to N × 3 × (scale·h) ×
+    (scale·w) in :meth:`network`. Up-scaling (inference mode, on the configured device),
+    saving, strict loading and the export module of each scale are done here.
+    """
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.nets: nn.ModuleDict | None = None
+        self.training_record: dict[str, Any] | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return super().is_fitted and self.nets is not None
+
+    @property
+    def device(self) -> torch.device:
+        return select_device(getattr(self.config, "device", "cpu"))
+
+    def network(self, scale: int) -> nn.Module:
+        """The module ``lr (N × 3 × h × w) -> sr (N × 3 × scale·h × scale·w)`` of ``scale``."""
+        raise NotImplementedError
+
+    def export_module(self, scale: int | None = None) -> nn.Module:
+        return self.network(self.scales[0] if scale is None else self.checked_scale(scale)).eval()
+
+    def _upscale(self, x: np.ndarray, scale: int) -> np.ndarray:
+        module = self.network(scale)
+        was_training = module.training
+        first = next(module.parameters(), None)
+        before = first.device if first is not None else torch.device("cpu")
+        device = self.device
+        module.to(device).eval()
+        try:
+            with torch.inference_mode():
+                batch = torch.from_numpy(np.ascontiguousarray(np.transpose(x, (2, 0, 1))[None])).to(device)
+                out = module(batch)[0].float().cpu().numpy()
+        finally:
+            module.train(was_training)
+            module.to(before)
+        return np.transpose(out, (1, 2, 0))
+
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return module_tensors(self.nets)
+
+    def load_state_tensors(self, tensors: Any) -> None:
+        self._check_fitted()
+        load_module_tensors(self.nets, tensors, self.name)
+
+    def state_names(self) -> list[str]:
+        self._check_fitted()
+        return list(self.nets.state_dict())
+
+    def artifact_state(self) -> dict[str, Any]:
+        state = super().artifact_state()
+        if self.training_record is not None:
+            state["training"] = self.training_record
+        return state

@@ -111,10 +111,11 @@ def run_suite(
         higher_is_better=plan.higher_is_better,
         controls=plan.controls,
         task=plan.task.name,
+        ceiling=plan.task.ceiling,
     )
     context = {
         "task": plan.task.name,
-        "datasets": ", ".join(f"{d.name} ({d.adata.n_obs} cells, label {d.label_key!r})" for d in plan.datasets),
+        "datasets": ", ".join(_dataset_text(d) for d in plan.datasets),
         "split": ", ".join(f"{k} {v}" for k, v in plan.split.to_json().items() if v is not None),
         "seeds": ", ".join(map(str, suite.seeds)),
         "runs": f"{len(outcome.records)} ({outcome.counts['ran'] + outcome.counts['redone']} run now, "
@@ -137,3 +138,10 @@ def run_suite(
             console.print(f"[yellow]QC:[/] {warning}")
         console.print(f"leaderboard: {paths['markdown']}")
     return BenchResult(out, board, outcome.records, paths, outcome.counts, outcome.notes)
+
+
+def _dataset_text(d: Any) -> str:
+    if d.images is not None:
+        parts = d.to_json()
+        return f"{d.name} ({parts['n_train']} training, {parts['n_test']} test images)"
+    return f"{d.name} ({d.adata.n_obs} cells, label {d.label_key!r})"

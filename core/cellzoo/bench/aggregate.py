@@ -114,11 +114,14 @@ def aggregate(
     controls: Sequence[str],
     negative_controls: Sequence[str] | None = None,
     task: str | None = None,
+    ceiling: bool = True,
 ) -> Leaderboard:
     """Aggregate run records into a :class:`Leaderboard`.
 
     ``controls`` are the task's control models (they define the scale); ``negative_controls``
     (default: the controls whose name starts with ``random``) are the ones a method must beat.
+    ``ceiling=False`` when the best control is a baseline to beat, not a bound: scaled scores
+    above 1 are kept (upscale: 0 = nearest, 1 = bicubic, 1.5 = half as far again above bicubic).
     """
     metrics = list(metrics)
     if negative_controls is None:
@@ -204,9 +207,10 @@ def aggregate(
                     continue
                 s = _scaled(value, span[0], span[1], higher_is_better[metric])
                 unclipped.append(s)
-                per_run.append(min(1.0, max(0.0, s)))
+                per_run.append(max(0.0, s) if not ceiling else min(1.0, max(0.0, s)))
             row["scaled"][metric] = math.fsum(per_run) / len(per_run)
-            if roles[m] != "control" and unclipped and (u := math.fsum(unclipped) / len(unclipped)) > ABOVE_CONTROLS:
+            u = math.fsum(unclipped) / len(unclipped) if unclipped else 0.0
+            if ceiling and roles[m] != "control" and u > ABOVE_CONTROLS:
                 qc.append(
                     f"model {m!r} scores above the best control on {d!r} for {metric!r} (scaled {u:.2f} before "
                     "clipping): check the positive control, and that no labels leak into the model"

@@ -64,7 +64,8 @@ class PlannedDataset:
 
     entry: DatasetEntry
     name: str
-    adata: anndata.AnnData
+    #: the cells (None for an image set)
+    adata: anndata.AnnData | None
     label_key: str
     labels: np.ndarray
     hash: str
@@ -72,8 +73,21 @@ class PlannedDataset:
     label_columns: tuple[str, ...]
     #: ``markers`` tasks: the true markers the dataset declares, {class: [gene, ...]}
     markers: dict[str, list[str]] | None = None
+    #: an image set (``data="images"``): the images, their part (train/test) in ``labels``
+    images: list[np.ndarray] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        if self.images is not None:
+            return {
+                "name": self.name,
+                "source": self.entry.name,
+                "params": dict(self.entry.params),
+                "hash": self.hash,
+                "n_images": len(self.images),
+                "n_train": int((self.labels == "train").sum()),
+                "n_test": int((self.labels == "test").sum()),
+                "megapixels": round(sum(im.shape[0] * im.shape[1] for im in self.images) / 1e6, 4),
+            }
         return {
             "name": self.name,
             "source": self.entry.name,
@@ -267,10 +281,44 @@ def _truth_markers(adata, name: str) -> dict[str, list[str]]:
     return markers
 
 
+def _load_images(entry: DatasetEntry, rule: SplitRule) -> PlannedDataset:
+    """An image set: its own train/test parts (a ``fixed`` split), or one list split by ``holdout``."""
+    from ..data.datasets import images_hash, load_dataset
+
+    try:
+        loaded = load_dataset(entry.name, **dict(entry.params))
+    except CellzooError as exc:
+        raise BenchmarkError(f"dataset {entry.name!r} could not be loaded: {exc}") from exc
+    if isinstance(loaded, dict):
+        images = [*loaded["train"], *loaded["test"]]
+        parts = np.array(["train"] * len(loaded["train"]) + ["test"] * len(loaded["test"]))
+    else:
+        if rule.kind == "fixed":
+            raise BenchmarkError(
+                f"image dataset {entry.display_name!r} has no train/test parts of its own, so a fixed split cannot "
+                'use them; set [split] kind = "holdout"'
+            )
+        images, parts = list(loaded), np.array(["image"] * len(loaded))
+    return PlannedDataset(
+        entry=entry,
+        name=entry.display_name,
+        adata=None,
+        label_key="part",
+        labels=parts,
+        hash=images_hash(images, parts),
+        batch_key=None,
+        label_columns=(),
+        images=images,
+    )
+
+
 def _load_dataset(
     entry: DatasetEntry, spec: DatasetSpec | None, rule: SplitRule, task: TaskSpec | None = None
 ) -> PlannedDataset:
     from ..data.datasets import dataset_hash, load_dataset
+
+    if spec is not None and spec.data == "images":
+        return _load_images(entry, rule)
 
     label_key = entry.label_key or (spec.label_key if spec is not None else None)
     if not label_key:

@@ -171,7 +171,9 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     data, split, scoring = job.dataset, job.split, plan.task.scoring
     dispatch = dispatch_of(plan.task)
     y_train = data.labels[split.train]
-    if dispatch.takes_labels:
+    if data.images is not None:
+        train = [data.images[i] for i in split.train]
+    elif dispatch.takes_labels:
         train = labelled_cells(data.adata, split.train, data.label_key)
     else:
         train = unlabelled_cells(data.adata, split.train, data.label_columns)
@@ -208,6 +210,10 @@ def execute(job: Job, plan: Plan) -> dict[str, Any]:
     if scoring == "generate":
         del train
         return {**common, **generated_run(job, dispatch, model, plan)}
+
+    if scoring == "upscale":
+        del train
+        return {**common, **upscaled_run(job, dispatch, model, plan)}
 
     del train
     y_test = data.labels[split.test]
@@ -266,6 +272,29 @@ def generated_run(job: Job, dispatch: Any, model: Any, plan: Plan) -> dict[str, 
         # types it could not produce within its bound, with the reason (scored as missing)
         "types_not_generated": generated.uns.get("cellzoo", {}).get("types_not_generated"),
     }
+
+
+def upscaled_run(job: Job, dispatch: Any, model: Any, plan: Plan) -> dict[str, Any]:
+    """Up-scale the down-sampled test images by every scale the metrics score; score against the originals."""
+    hr = [job.dataset.images[i] for i in job.split.test]
+    scales = sorted({int(s) for spec in plan.metrics + plan.tables for s in _metric_scales(spec.name)}) or [2, 4]
+    start = time.perf_counter()
+    sr = dispatch.output(model, hr, scales=scales)
+    seconds = time.perf_counter() - start
+    pixels = sum(im.shape[0] * im.shape[1] for images in sr.values() for im in images)
+    return {
+        "metrics": {spec.name: float(resolve(spec.function)(hr, sr)) for spec in plan.metrics},
+        "tables": {spec.name: resolve(spec.function)(hr, sr) for spec in plan.tables},
+        "predict_seconds": seconds,
+        # output megapixels per second over every scale (the images' throughput, as SR papers time it)
+        "megapixels_per_second": pixels / 1e6 / seconds if seconds > 0 else None,
+    }
+
+
+def _metric_scales(name: str) -> list[int]:
+    """The scale a metric named ``…_x<scale>`` scores (none for other names)."""
+    head, _, tail = name.rpartition("_x")
+    return [int(tail)] if head and tail.isdigit() else []
 
 
 def checked_markers(ranked: Any, model: str) -> dict[str, list[str]]:
@@ -475,7 +504,10 @@ def make_record(
         "finished_at": _now(),
         "environment": {**environment, "torch_threads": result.get("torch_threads")},
     }
-    for extra in ("traceback", "log_tail", "markers", "generated_cells", "acceptance_rate", "types_not_generated"):
+    for extra in (
+        "traceback", "log_tail", "markers", "generated_cells", "acceptance_rate", "types_not_generated",
+        "megapixels_per_second",
+    ):  # fmt: skip
         if result.get(extra):
             record[extra] = result[extra]
     return record
@@ -497,7 +529,7 @@ def _complete_metrics(record: dict[str, Any], path: Path, plan: Plan) -> bool | 
         for spec in missing:
             record["metrics"][spec.name] = float(resolve(spec.function)(truth, record.get("markers") or {}))
         return True
-    if plan.task.scoring in ("unsupervised", "generate"):  # nothing stored to score again from
+    if plan.task.scoring in ("unsupervised", "generate", "upscale"):  # nothing stored to score again from
         return None
     y_true, y_pred = load_predictions(predictions_path(path))
     for spec in missing:

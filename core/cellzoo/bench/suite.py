@@ -43,7 +43,7 @@ from typing import Any
 
 from ..errors import BenchmarkError
 
-SPLIT_KINDS = ("stratified_kfold", "holdout", "by_batch", "all")
+SPLIT_KINDS = ("stratified_kfold", "holdout", "by_batch", "all", "fixed")
 SUITE_KEYS = ("name", "task", "datasets", "models", "metrics", "seeds", "split", "config", "timeout")
 DATASET_KEYS = ("name", "alias", "label_key", "batch_key", "params")
 SPLIT_KEYS = ("kind", "folds", "test_fraction", "batch_key", "test_batches")

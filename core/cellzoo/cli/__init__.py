@@ -12,7 +12,7 @@ from .bench import bench_command
 from .catalog import info_command, list_command, plugins_command
 from .deploy import export_command, run_command
 from .hub import build_command, bundle_command, pull_command, push_command
-from .models import predict_command, sample_command, train_command, verify_command
+from .models import predict_command, sample_command, train_command, upscale_command, verify_command
 from .newplugin import new_plugin_command
 
 main.add_command(list_command)
@@ -21,6 +21,7 @@ main.add_command(plugins_command)
 main.add_command(train_command)
 main.add_command(predict_command)
 main.add_command(sample_command)
+main.add_command(upscale_command)
 main.add_command(verify_command)
 main.add_command(export_command)
 main.add_command(run_command)

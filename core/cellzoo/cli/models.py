@@ -51,10 +51,16 @@ def fit_model(model: Any, data: Any, label_key: str | None) -> Any:
     from ..registry import task_spec
     from ..tasks import dispatch_of
 
+    if isinstance(data, dict) and set(data) == {"train", "test"}:
+        data = data["train"]  # an image set with its own split: its test images stay unseen
     return dispatch_of(task_spec(model.spec.task)).fit(model, data, label_key)
 
 
 def _shape_text(data: Any) -> str:
+    if isinstance(data, dict):
+        return f"{len(data['train'])} training and {len(data['test'])} test images"
+    if isinstance(data, list):
+        return f"{len(data)} images"
     shape = getattr(data, "shape", None)
     return f"{shape[0]:,} cells × {shape[1]:,} genes" if shape is not None and len(shape) == 2 else "the data"
 
@@ -135,13 +141,19 @@ def train_command(
     detail = f", {len(classes)} classes from obs[{label_key!r}]" if classes else ""
     out.print(f"trained [bold]{escape(arch)}[/] on {_shape_text(data)}{escape(detail)} in {fit_seconds:.2f} s")
 
-    from ..data.datasets import dataset_hash
+    from ..data.datasets import dataset_hash, images_hash
 
+    if isinstance(data, (dict, list)):
+        images = [*data["train"], *data["test"]] if isinstance(data, dict) else data
+        parts = ["train"] * len(data["train"]) + ["test"] * len(data["test"]) if isinstance(data, dict) else []
+        data_hash = images_hash(images, parts or ["image"] * len(images))
+    else:
+        data_hash = dataset_hash(data)
     recipe = {
         "dataset": dataset,
         "label_key": label_key,
         "config_overrides": settings,
-        "data_hash": dataset_hash(data),
+        "data_hash": data_hash,
         "fit_seconds": round(fit_seconds, 3),
         "command": "cellzoo train "
         + " ".join(
@@ -401,3 +413,68 @@ def _sample_torch(model_name: str, n: int, cell_type: str | None, seed: int | No
             f"{model_name} is a {task!r} model; `cellzoo sample` needs a generator (cellzoo list --task generate)"
         )
     return model.sample(n, cell_type=cell_type, seed=seed), "torch"
+
+
+@click.command("upscale")
+@click.argument("model_name", metavar="MODEL")
+@click.argument("image_path", metavar="IMAGE", type=click.Path(path_type=Path))
+@click.option("--scale", type=int, required=True, help="Up-scaling factor (one the model was trained for).")
+@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output image (.png or .tif).")  # fmt: skip
+@click.option("--tile", type=click.IntRange(0), default=None,
+              help="Process tiles of this many input pixels, blended over their overlap (bounds memory on large "
+                   "images) [default: the model's].")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def upscale_command(
+    model_name: str, image_path: Path, scale: int, out_path: Path, tile: int | None, overwrite: bool
+) -> None:
+    """Up-scale IMAGE by --scale with the image model MODEL; write OUT.
+
+    MODEL is a pretrained name (arch.tag), local-dir:PATH, or an interpolation control
+    (nearest, bicubic). Grey, RGB and RGBA images, 8- or 16-bit, keep their layout and depth.
+    """
+    from rich.markup import escape
+
+    from ..data.images import read_image, write_image
+
+    out = console()
+    if out_path.exists() and not overwrite:
+        raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it or choose another -o")
+    if not out_path.parent.exists():
+        raise FileNotFoundError(f"the folder of {out_path} does not exist; create it or choose another -o")
+    if out_path.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise click.UsageError(f"-o {out_path}: write a .png or .tif file")
+    image = read_image(image_path)
+    model = _image_model(model_name, tile)
+    t0 = time.perf_counter()
+    result = model.upscale(image, scale)
+    seconds = time.perf_counter() - t0
+    write_image(out_path, result, overwrite=overwrite)
+    megapixels = result.shape[0] * result.shape[1] / 1e6
+    out.print(
+        f"up-scaled {escape(str(image_path))} ({image.shape[1]}×{image.shape[0]}) ×{scale} with "
+        f"[bold]{escape(model_name)}[/] in {seconds:.2f} s ({megapixels / seconds if seconds > 0 else 0:.2f} MP/s); "
+        f"wrote [bold]{escape(str(out_path))}[/] ({result.shape[1]}×{result.shape[0]}, {result.dtype})"
+    )
+
+
+def _image_model(model_name: str, tile: int | None) -> Any:
+    import dataclasses
+
+    import cellzoo
+
+    from ..protocols import Upscaler
+
+    if model_name in cellzoo.list_models() and cellzoo.model_spec(model_name).role == "control":
+        model = cellzoo.create_model(model_name)
+        model.fitted = True  # the interpolation controls learn nothing: no training images needed
+    else:
+        model = cellzoo.load(model_name)
+    if not isinstance(model, Upscaler) or getattr(getattr(model, "spec", None), "task", None) != "upscale":
+        task = getattr(getattr(model, "spec", None), "task", "?")
+        raise click.UsageError(
+            f"{model_name} is a {task!r} model; `cellzoo upscale` needs an image model (cellzoo list --task upscale)"
+        )
+    if tile is not None and dataclasses.is_dataclass(model.config) and hasattr(model.config, "tile"):
+        model.config = dataclasses.replace(model.config, tile=int(tile))
+    return model

@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +67,18 @@ def load_dataset(name_or_path: str | os.PathLike[str], label_key: str | None = N
     return _record(adata, dataset=name, label_key=label_key or spec.label_key, input_state=declared)
 
 
-def checked_images(images: Any, dataset: str) -> list[np.ndarray]:
-    """An image set as a list of numpy arrays (H × W or H × W × C, finite), or a :class:`PluginError`."""
+def checked_images(images: Any, dataset: str) -> list[np.ndarray] | dict[str, list[np.ndarray]]:
+    """An image set as a list of numpy arrays (H × W or H × W × C, finite), or a :class:`PluginError`.
+
+    A loader with its own fixed split returns ``{"train": [...], "test": [...]}`` (each part checked).
+    """
+    if isinstance(images, Mapping):
+        if set(images) != {"train", "test"}:
+            raise PluginError(
+                f"the loader of image dataset {dataset!r} returned parts {sorted(map(str, images))}; a fixed split is "
+                '{"train": [images], "test": [images]}'
+            )
+        return {part: checked_images(images[part], f"{dataset}[{part}]") for part in ("train", "test")}
     if isinstance(images, np.ndarray) and images.ndim in (3, 4):
         images = list(images)
     if not isinstance(images, (list, tuple)) or not images:
@@ -154,6 +164,17 @@ def _row_blocks(X: Any):
         if not sp.issparse(block):
             block = np.asarray(block)
         yield sp.csr_matrix(block, dtype=np.float64)
+
+
+def images_hash(images: Sequence[np.ndarray], parts: Sequence[str]) -> str:
+    """sha256 (hex) over every image's shape, dtype and bytes, and the part (train/test) it belongs to."""
+    h = hashlib.sha256()
+    h.update(f"cellzoo-images-v1 n={len(images)}\n".encode())
+    for image, part in zip(images, parts):
+        array = np.ascontiguousarray(image)
+        h.update(f"{part} {array.dtype.str} {array.shape}\n".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
 
 
 def dataset_hash(adata: anndata.AnnData, label_key: str | None = None) -> str:

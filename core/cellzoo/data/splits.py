@@ -162,6 +162,16 @@ def make_splits(labels: Sequence[Any], rule: Any, seed: int, batches: Sequence[A
         every = np.arange(n, dtype=np.int64)
         return [_split(0, 1, every, every, labels)]
 
+    if rule.kind == "fixed":
+        # the dataset's own parts: ``labels`` name each item's part (an image set's train/test)
+        parts = set(labels)
+        if parts != {"train", "test"}:
+            raise BenchmarkError(
+                "a fixed split uses the dataset's own train and test parts; this dataset has "
+                f"{sorted(parts)[:5]} — use holdout or stratified_kfold"
+            )
+        return [_split(0, 1, np.flatnonzero(labels == "train"), np.flatnonzero(labels == "test"), labels)]
+
     raise BenchmarkError(f"unknown split kind {rule.kind!r}")
 
 

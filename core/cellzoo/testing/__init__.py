@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .contract import run_check as run_check
     from .data import log1p_normalised as log1p_normalised
     from .data import tiny_annotate_adata as tiny_annotate_adata
+    from .data import tiny_images as tiny_images
     from .data import z_scored as z_scored
 
 _LAZY = {
@@ -47,6 +48,7 @@ _LAZY = {
     "run_check": "contract",
     "log1p_normalised": "data",
     "tiny_annotate_adata": "data",
+    "tiny_images": "data",
     "z_scored": "data",
 }
 

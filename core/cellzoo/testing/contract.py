@@ -28,7 +28,7 @@ import pytest
 
 from ..errors import ArtifactError, ConfigError, InputError, NotFittedError
 from ..protocols import capability
-from .data import log1p_normalised, tiny_annotate_adata, z_scored
+from .data import log1p_normalised, tiny_annotate_adata, tiny_images, z_scored
 
 LABEL_KEY = "cell_type"
 #: genes per class a ``markers`` check asks for
@@ -94,12 +94,16 @@ class ContractCase:
         return create_model(self.model, **self.config_overrides())
 
     def train_data(self, sparse: bool = False):
+        if self.scoring == "upscale":  # high-resolution training images
+            return tiny_images(4, 32, self.seed)
         if self.scoring == "generate":  # generated cells are compared with cells of the same distribution
             return self._pool(sparse)[: self.n_cells].copy()
         return tiny_annotate_adata(self.n_cells, self.n_genes, self.n_classes, self.seed, sparse=sparse)
 
     def query_data(self, sparse: bool = False):
         # the same genes and classes, other cells
+        if self.scoring == "upscale":  # other images of the same kind
+            return tiny_images(2, 32, self.seed + 1)
         if self.scoring == "generate":
             return self._pool(sparse)[self.n_cells :].copy()
         return tiny_annotate_adata(self.n_cells, self.n_genes, self.n_classes, self.seed + 1, sparse=sparse)
@@ -127,6 +131,8 @@ class ContractCase:
 
     def fit(self, model, adata):
         dispatch = self.dispatch
+        if self.scoring == "upscale":  # images carry no labels to drop
+            return dispatch.fit(model, adata, None)
         return dispatch.fit(model, adata if dispatch.takes_labels else unlabelled(adata), LABEL_KEY)
 
     def fresh_fit(self, sparse: bool = False):
@@ -151,6 +157,8 @@ class ContractCase:
     def result(self, model, adata):
         """The model's output on ``adata``: its prediction, or for ``markers`` its ranking (truth to controls)."""
         solves = capability(model, "requires_solution")
+        if self.scoring == "upscale":
+            return self.dispatch.output(model, adata, scales=self.scales(model))
         if self.scoring == "generate":
             return self.generated(model, adata)
         if self.scoring == "markers":
@@ -162,8 +170,16 @@ class ContractCase:
             return model.predict(cells, solution=truth) if solves else model.predict(cells)
         return predict(model, adata)
 
+    @staticmethod
+    def scales(model) -> list[int]:
+        """The scales an up-scaler is checked at: ×2 and ×4 where it has them, else its first."""
+        return [s for s in model.scales if s in (2, 4)] or list(model.scales[:1])
+
     def assert_valid(self, result, adata) -> None:
         """What :meth:`result` returned has the task's shape, for the cells and classes of ``adata``."""
+        if self.scoring == "upscale":
+            assert_valid_upscaled(result, adata)
+            return
         classes = adata.obs[LABEL_KEY].astype(str).unique()
         if self.scoring == "markers":
             assert_valid_markers(result, classes, adata.var_names, N_MARKERS)
@@ -178,6 +194,10 @@ class ContractCase:
         """The parts of a result two runs must agree on, as arrays (floats compared with a tolerance)."""
         if self.scoring == "markers":
             return {f"markers[{c}]": np.asarray(genes, dtype=str) for c, genes in result.items()}
+        if self.scoring == "upscale":
+            return {
+                f"x{s}[{i}]": np.asarray(im, dtype=np.float64) for s, ims in result.items() for i, im in enumerate(ims)
+            }
         if self.scoring == "generate":
             X = result.X.toarray() if hasattr(result.X, "toarray") else np.asarray(result.X)
             out = {"cells": np.asarray(X, dtype=np.float64), "genes": np.asarray(result.var_names, dtype=str)}
@@ -294,6 +314,21 @@ def assert_valid_generated(generated, reference) -> None:
     )
 
 
+def assert_valid_upscaled(result, images) -> None:
+    """``{scale: [image, …]}``: one finite image in [0, 1] per input, ``scale`` × the down-sampled size."""
+    assert isinstance(result, Mapping) and result, (
+        f"upscaling must give {{scale: [images]}}, got {type(result).__name__}"
+    )
+    for scale, outputs in result.items():
+        assert len(outputs) == len(images), f"×{scale}: {len(outputs)} images for {len(images)} inputs"
+        for hr, sr in zip(images, outputs):
+            want = (hr.shape[0] // scale * scale, hr.shape[1] // scale * scale, *hr.shape[2:])
+            sr = np.asarray(sr)
+            assert sr.shape == want, f"×{scale}: output shape {sr.shape}, expected {want} (the cropped original's)"
+            assert sr.dtype == hr.dtype, f"×{scale}: output dtype {sr.dtype} is not the input's {hr.dtype}"
+            assert np.isfinite(sr).all() and sr.min() >= 0.0 and sr.max() <= 1.0, f"×{scale}: pixels outside [0, 1]"
+
+
 def assert_valid_markers(ranked, classes: Iterable[str], genes: Iterable[str], n: int) -> None:
     """A marker ranking: ``{class: [gene, ...]}`` for every class, at most ``n`` distinct known genes each."""
     assert isinstance(ranked, Mapping), f"markers() must return {{class: [gene, ...]}}, got {type(ranked).__name__}"
@@ -350,7 +385,7 @@ def check_fit_predict(case: ContractCase) -> None:
     """Fitted, the model gives an output of the task's shape: labels and probabilities, or markers per class."""
     model = case.fitted()
     assert model.is_fitted, "is_fitted must be True after fit()"
-    if case.scoring in ("markers", "unsupervised", "generate"):
+    if case.scoring in ("markers", "unsupervised", "generate", "upscale"):
         data = case.output_data()
         case.assert_valid(case.result(model, data), data)
         return
@@ -368,6 +403,20 @@ def check_learns(case: ContractCase) -> None:
     if case.spec.role == "control":
         pytest.skip("controls are not expected to learn")
     model = case.fitted()
+    if case.scoring == "upscale":
+        from ..controls import Nearest
+        from ..imagemetrics import psnr_y
+
+        images = case.query_data()
+        ours, floor = case.result(model, images), case.result(Nearest().fit(images), images)
+        for scale in ours:
+            mine = float(np.mean([psnr_y(hr, sr, crop=scale) for hr, sr in zip(images, ours[scale])]))
+            base = float(np.mean([psnr_y(hr, sr, crop=scale) for hr, sr in zip(images, floor[scale])]))
+            assert mine > base, (
+                f"×{scale}: PSNR-Y {mine:.2f} dB is not above nearest-neighbour's {base:.2f} dB on smooth synthetic "
+                "images: the model does not learn — or needs more steps: set contract_test_config on the model class"
+            )
+        return
     if case.scoring == "generate":
         from ..genmetrics import gene_mean_corr
 
@@ -420,6 +469,11 @@ def check_single_cell(case: ContractCase) -> None:
         pytest.skip("a marker ranking describes classes, not cells")
     model = case.fitted()
     query = case.query_data()
+    if case.scoring == "upscale":  # the smallest input: one low-resolution pixel
+        for scale in case.scales(model):
+            one = model.upscale(query[0][:1, :1], scale)
+            assert one.shape == (scale, scale, 3), f"×{scale} of a 1×1 image gave shape {one.shape}"
+        return
     if case.scoring == "generate":
         one = model.sample(1, seed=0, **({"solution": query} if capability(model, "requires_solution") else {}))
         assert_valid_generated(one, query[:1])
@@ -442,6 +496,8 @@ def check_single_cell(case: ContractCase) -> None:
 
 def check_sparse_input(case: ContractCase) -> None:
     """Sparse input fits and predicts like dense input."""
+    if case.scoring == "upscale":
+        pytest.skip("images are dense")
     model = case.fitted()
     dense = case.result(model, case.output_data())
     assert_same(case, dense, case.result(model, case.output_data(sparse=True)), "sparse and dense input")
@@ -451,8 +507,8 @@ def check_sparse_input(case: ContractCase) -> None:
 
 def check_gene_order(case: ContractCase) -> None:
     """Genes are matched by name: a query with its genes in another order gives the same result."""
-    if case.scoring == "generate":
-        pytest.skip("a generator's cells are over its training genes; it reads no query")
+    if case.scoring in ("generate", "upscale"):
+        pytest.skip(f"the {case.scoring} task reads no genes of a query")
     model = case.fitted()
     query = case.output_data()
     reordered = query[:, query.var_names[::-1]].copy()
@@ -461,7 +517,7 @@ def check_gene_order(case: ContractCase) -> None:
 
 def check_annotate_writes(case: ContractCase) -> None:
     """``annotate`` adds cellzoo_<model>_* keys and leaves the user's columns alone."""
-    if case.scoring in ("markers", "generate"):
+    if case.scoring in ("markers", "generate", "upscale"):
         pytest.skip(f"the {case.scoring} task returns its output; it writes no per-cell keys")
     model = case.fitted()
     if capability(model, "requires_solution"):
@@ -485,6 +541,19 @@ def check_annotate_writes(case: ContractCase) -> None:
 def check_input_contract(case: ContractCase) -> None:
     """The declared input state is honoured: wrong states are refused, counts are converted."""
     model = case.fitted()
+    if case.scoring == "upscale":  # 8-bit in, 8-bit out, the same picture; values outside [0, 1] refused
+        image = case.query_data()[0][:16, :16]
+        scale = case.scales(model)[0]
+        as_uint8 = np.round(image * 255).astype(np.uint8)
+        out = model.upscale(as_uint8, scale)
+        assert out.dtype == np.uint8 and out.shape == (16 * scale, 16 * scale, 3), (
+            f"uint8 in gave {out.dtype} {out.shape}"
+        )
+        floats = model.upscale(as_uint8.astype(np.float32) / 255, scale)
+        assert np.abs(out.astype(np.float64) - np.round(floats * 255)).max() <= 1, "uint8 and float input disagree"
+        with pytest.raises(InputError):
+            model.upscale(image * 4.0, scale)
+        return
     state = (
         model.contract.state if getattr(model, "contract", None) is not None else capability(type(model), "input_state")
     )
@@ -552,6 +621,8 @@ def check_strict_state(case: ContractCase) -> None:
     """``load_state_tensors`` refuses missing, unexpected and wrongly shaped tensors."""
     model = case.fitted()
     tensors = {k: np.asarray(v) for k, v in model.state_tensors().items()}
+    if not tensors and case.spec.role == "control" and case.scoring == "upscale":
+        pytest.skip("an interpolation control learns nothing")
     assert tensors, "a fitted model must have at least one state tensor"
 
     def fresh():
@@ -589,7 +660,7 @@ def check_round_trip(case: ContractCase) -> None:
         assert loaded.is_fitted, "a loaded model must report is_fitted"
         after = case.result(loaded, query)
         assert_same(case, before, after, "the saved and loaded model", atol=1e-7, rtol=1e-6)
-        if case.scoring not in ("markers", "generate"):
+        if case.scoring not in ("markers", "generate", "upscale"):
             assert tuple(after.classes) == tuple(before.classes), "classes changed in the round trip"
         inputs = model.golden_inputs()
         expected = model.infer(inputs)
