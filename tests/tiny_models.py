@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import cellzoo
-from cellzoo import Annotator, ModelSpec, TorchGenerator, check_state_keys, hookimpl
+from cellzoo import Annotator, ModelSpec, TorchGenerator, TorchUpscaler, check_state_keys, hookimpl
 from cellzoo.errors import TrainingError
 from cellzoo.plugins import ZooPluginManager
 from cellzoo.testing import tiny_annotate_adata
@@ -217,6 +217,64 @@ class TinyGenerator(TorchGenerator):
         self.nets = self._build(len(self.manifest.genes)).eval()
 
 
+# -- a tiny up-scaler ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TinyUpConfig:
+    seed: int = 0
+    scales: tuple[int, ...] = (2, 4)
+    steps: int = 30
+    tile: int = 0
+    device: str = "cpu"
+
+
+class TinyUpNet(nn.Module):
+    """Nearest up-sampling plus a learned 3×3 residual: traceable with any height and width."""
+
+    def __init__(self, scale: int):
+        super().__init__()
+        self.scale = scale
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        up = nn.functional.interpolate(lr, scale_factor=self.scale, mode="nearest")
+        return up + self.conv(up)
+
+
+class TinyUpscaler(TorchUpscaler):
+    def _build(self) -> nn.ModuleDict:
+        return nn.ModuleDict({f"x{s}": TinyUpNet(s) for s in self.scales})
+
+    def _fit(self, images) -> None:
+        from cellzoo.data.images import downsample, random_patches
+
+        torch.manual_seed(self.config.seed)
+        self.nets = self._build()
+        rng = np.random.default_rng(self.config.seed)
+        for s in self.scales:
+            patches = random_patches(images, 8 * s, 8, rng)
+            hr = torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)))
+            lr = torch.from_numpy(np.stack([downsample(p, s) for p in patches]).transpose(0, 3, 1, 2).copy())
+            opt = torch.optim.Adam(self.nets[f"x{s}"].parameters(), lr=0.01)
+            for _ in range(self.config.steps):
+                opt.zero_grad()
+                loss = ((self.nets[f"x{s}"](lr) - hr) ** 2).mean()
+                loss.backward()
+                opt.step()
+        self.training_record = {"steps": self.config.steps}
+
+    def network(self, scale: int) -> nn.Module:
+        self._check_fitted()
+        return self.nets[f"x{self.checked_scale(scale)}"]
+
+    def restore_artifact_state(self, state: Mapping) -> None:
+        super().restore_artifact_state(state)
+        self.nets = self._build().eval()
+
+
 def _spec(name: str, builder: type, exportable: bool = True) -> ModelSpec:
     return ModelSpec(name, task="annotate", builder=builder, config=TinyConfig, exportable=exportable,
                      summary="A tiny attention classifier for export tests.", license="MIT")  # fmt: skip
@@ -237,6 +295,15 @@ class TinyPlugin:
                 config=TinyGenConfig,
                 exportable=True,
                 summary="A tiny conditional generator for export tests.",
+                license="MIT",
+            ),
+            ModelSpec(
+                "tinyup",
+                task="upscale",
+                builder=TinyUpscaler,
+                config=TinyUpConfig,
+                exportable=True,
+                summary="A tiny up-scaler for export tests.",
                 license="MIT",
             ),
         ]

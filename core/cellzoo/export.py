@@ -293,12 +293,15 @@ def _export_graph(
 ) -> Any:
     """Run the dynamo exporter; returns the onnx_ir model (metadata is added before saving)."""
     batch = torch.export.Dim("batch", min=1)
+    height, width = torch.export.Dim("height", min=1), torch.export.Dim("width", min=1)
+    # positional, so that the module's forward may call its arguments anything; one batch axis for all,
+    # and an image (N × C × H × W) takes any height and width
+    dims = tuple({0: batch, 2: height, 3: width} if v.ndim == 4 else {0: batch} for v in example.values())
     kwargs: dict[str, Any] = {
         "dynamo": True,
         "input_names": list(example),
         "output_names": list(output_names),
-        # positional, so that the module's forward may call its arguments anything; one batch axis for all
-        "dynamic_shapes": tuple({0: batch} for _ in example),
+        "dynamic_shapes": dims,
         "external_data": _weight_bytes(module) >= EXTERNAL_DATA_BYTES,
         "verbose": False,
     }
@@ -500,9 +503,13 @@ def _graph_checks(path: Path, session: Any, names: Sequence[str], example: Mappi
     if [i.name for i in graph_inputs] != list(example):
         checks.append(Check("input names", False, f"{[i.name for i in graph_inputs]} instead of {list(example)}"))
     for graph_input, (name, value) in zip(graph_inputs, example.items()):
-        expected = ["batch", *value.shape[1:]]
-        batch, *rest = [*graph_input.shape] or [None]
-        ok = graph_input.name == name and isinstance(batch, str) and bool(batch) and list(rest) == expected[1:]
+        expected: list[Any] = ["batch", *value.shape[1:]]
+        if value.ndim == 4:
+            expected[2:] = ["height", "width"]
+        got = list(graph_input.shape)
+        symbolic = [isinstance(d, str) and bool(d) for d in got]
+        ok = graph_input.name == name and len(got) == len(expected)
+        ok = ok and all(symbolic[i] if isinstance(e, str) else got[i] == e for i, e in enumerate(expected))
         checks.append(
             Check(
                 f"input {name}: dynamic batch" + "".join(f" × {d}" for d in expected[1:]),
@@ -670,6 +677,10 @@ def export_onnx(
     t_start = time.perf_counter()
     step = on_step or (lambda _text: None)
     model, source = _load(model)
+    if getattr(getattr(model, "spec", None), "task", getattr(model, "task", None)) == "upscale":
+        if fp16 or from_counts:
+            raise ConfigError(f"{model.name!r} is an image model: --fp16 and --from-counts apply to cell models only")
+        return _export_upscaler(model, source, Path(out_dir).expanduser(), opset, overwrite, step, t_start)
     module, names = export_module_of(model)
     arch = getattr(model, "name", type(model).__name__.lower())
     state, target_sum = _contract(model)
@@ -755,6 +766,76 @@ def export_onnx(
                     seconds,
                 )
             )
+        report.seconds = round(time.perf_counter() - t_start, 3)
+        (tmp / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        if not report.passed:
+            error = IntegrityError(
+                f"the exported model does not reproduce the torch model; nothing was written.\n{report.summary()}"
+            )
+            error.report = report
+            raise error
+    return report
+
+
+def upscaler_file(scale: int) -> str:
+    """The file an up-scaler's ×``scale`` graph is exported to."""
+    return f"model.x{int(scale)}.onnx"
+
+
+def _image_inputs(k: int) -> dict[str, np.ndarray]:
+    """Smooth test images whose size changes with ``k``: the graph must take any height and width."""
+    rng = np.random.default_rng(2000 + k)
+    h, w = 7 + 5 * k, 11 + 3 * k
+    base = rng.random((max(1, k % 3), 3, h // 3 + 1, w // 3 + 1)).astype(np.float32)
+    return {"lr": np.ascontiguousarray(np.repeat(np.repeat(base, 3, axis=2), 3, axis=3)[:, :, :h, :w])}
+
+
+def _export_upscaler(
+    model: Any, source: str, out_dir: Path, opset: int | None, overwrite: bool, step: Callable[[str], None],
+    t_start: float,
+) -> ExportReport:  # fmt: skip
+    """One graph per scale (``model.x<scale>.onnx``: ``lr`` N × 3 × H × W → ``sr``), validated at several sizes."""
+    if not callable(capability(model, "export_module")):
+        export_module_of(model)  # raises the protocol's error
+    if not model.is_fitted:
+        raise NotFittedError(f"model {model.name!r} is not trained; train it or load a trained artifact first")
+    arch = model.name
+    atol = float(capability(model, "export_atol"))
+    rtol = float(capability(model, "export_rtol"))
+    parent = _parent(model, source)
+    golden_inputs, golden_outputs, g_atol, g_rtol = _golden(model)
+    report = ExportReport(str(out_dir), arch, source, parent["sha256"], parent["weights_sha256"], None, {})
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        for scale in model.scales:
+            t0 = time.perf_counter()
+            module = model.export_module(scale).eval()
+            file = upscaler_file(scale)
+            reference = lambda x, module=module: _torch_outputs(module, x, ("sr",))  # noqa: E731
+            golden = (golden_inputs, {"sr": golden_outputs[f"x{scale}"]}, g_atol, g_rtol)
+            variant = _Variant(file, module, "image", "float32", atol, rtol, _image_inputs, reference, golden)
+            step(f"exporting {file}")
+            program = _export_graph(module, _image_inputs(2), ("sr",), opset, arch)
+            report.opset = _opset(program)
+            report.versions = _versions(report.opset)
+            info = ModelInfo(
+                architecture=arch, task="upscale", genes=(), labels=None, input_name="lr", input_state="any",
+                contract_state="any", min_gene_overlap=0.0,
+                outputs=({"name": "sr", "shape": ["batch", 3, f"{scale}·height", f"{scale}·width"],
+                          "meaning": f"the image up-scaled ×{scale}, RGB float32 in [0, 1]"},),
+                before_graph=("lr: RGB float32 in [0, 1], batch × 3 × height × width (cellzoo.data.images)",),
+                parent=parent, precision="float32", tolerance={"atol": atol, "rtol": rtol}, versions=report.versions,
+                upscaler={"scale": int(scale), "channels": 3, "tile_overlap": int(model.tile_overlap)},
+            )  # fmt: skip
+            program.model.metadata_props.update(info.to_metadata())
+            program.model.doc_string = f"cellzoo export of {arch}: lr (N × 3 × H × W) → sr ×{scale}"
+            program.save(str(tmp / file), external_data=_weight_bytes(module) >= EXTERNAL_DATA_BYTES)
+            step(f"validating {file}")
+            checks = _validate(tmp / file, variant, ("sr",), (1, 2, 3, 4))
+            path = tmp / file
+            report.variants.append(
+                VariantReport(file, "image", "float32", atol, rtol, checks, _sha256(path), path.stat().st_size,
+                              round(time.perf_counter() - t0, 3))
+            )  # fmt: skip
         report.seconds = round(time.perf_counter() - t_start, 3)
         (tmp / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
         if not report.passed:

@@ -741,6 +741,17 @@ class WeightedLoss:
         return list(self.current)
 
 
+class ClampedImages(nn.Module):
+    """``inner`` with its output clamped to the [0, 1] range of the images it produces."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.inner(lr).clamp(0.0, 1.0)
+
+
 class TorchUpscaler(Upscaler):
     """An :class:`~cellzoo.Upscaler` whose learned state is ``self.nets``, one network per scale.
 
@@ -769,7 +780,8 @@ class TorchUpscaler(Upscaler):
         raise NotImplementedError
 
     def export_module(self, scale: int | None = None) -> nn.Module:
-        return self.network(self.scales[0] if scale is None else self.checked_scale(scale)).eval()
+        """The ×``scale`` network with its output clamped to [0, 1], as ``upscale`` returns it."""
+        return ClampedImages(self.network(self.scales[0] if scale is None else self.checked_scale(scale))).eval()
 
     def _upscale(self, x: np.ndarray, scale: int) -> np.ndarray:
         module = self.network(scale)

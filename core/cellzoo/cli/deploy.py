@@ -106,7 +106,11 @@ def export_command(
         f"[green bold]PASS[/] wrote [bold]{escape(str(out_dir))}[/]: {escape(files)}, export.json", soft_wrap=True
     )
     out.print("run it (no torch needed):", markup=False)
-    if report.variants[0].input_state == "latent":  # a generator: its graph takes noise
+    if report.variants[0].input_state == "image":  # an up-scaler: one graph per scale
+        first = report.variants[0].file
+        out.print(f"  cellzoo upscale {out_dir / first} image.png --scale {first.split('.x')[1].split('.')[0]} -o out.png",
+                  soft_wrap=True, markup=False)  # fmt: skip
+    elif report.variants[0].input_state == "latent":  # a generator: its graph takes noise
         out.print(f"  cellzoo sample {out_dir / EXPORT_FILE} --n 1000 -o cells.h5ad", soft_wrap=True, markup=False)
     else:
         out.print(f"  cellzoo run {out_dir / EXPORT_FILE} data.h5ad -o annotated.h5ad", soft_wrap=True, markup=False)

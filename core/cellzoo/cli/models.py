@@ -430,8 +430,10 @@ def upscale_command(
 ) -> None:
     """Up-scale IMAGE by --scale with the image model MODEL; write OUT.
 
-    MODEL is a pretrained name (arch.tag), local-dir:PATH, or an interpolation control
-    (nearest, bicubic). Grey, RGB and RGBA images, 8- or 16-bit, keep their layout and depth.
+    MODEL is a pretrained name (arch.tag), local-dir:PATH, an interpolation control (nearest,
+    bicubic), or an ONNX export (the directory `cellzoo export` wrote, or its model.x<S>.onnx),
+    which runs with onnxruntime and numpy only. Grey, RGB and RGBA images, 8- or 16-bit, keep
+    their layout and depth.
     """
     from rich.markup import escape
 
@@ -445,9 +447,18 @@ def upscale_command(
     if out_path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise click.UsageError(f"-o {out_path}: write a .png or .tif file")
     image = read_image(image_path)
-    model = _image_model(model_name, tile)
+    onnx_file = _upscaler_onnx(model_name, scale)
     t0 = time.perf_counter()
-    result = model.upscale(image, scale)
+    if onnx_file is not None:
+        from ..runtime import Session, upscale_image
+
+        session = Session(onnx_file)
+        if session.info.upscaler is None or int(session.info.upscaler["scale"]) != scale:
+            found = session.info.upscaler["scale"] if session.info.upscaler else None
+            raise click.UsageError(f"{onnx_file} is not a ×{scale} up-scaler (its scale: {found})")
+        result = upscale_image(session, image, tile=tile or 0)
+    else:
+        result = _image_model(model_name, tile).upscale(image, scale)
     seconds = time.perf_counter() - t0
     write_image(out_path, result, overwrite=overwrite)
     megapixels = result.shape[0] * result.shape[1] / 1e6
@@ -456,6 +467,22 @@ def upscale_command(
         f"[bold]{escape(model_name)}[/] in {seconds:.2f} s ({megapixels / seconds if seconds > 0 else 0:.2f} MP/s); "
         f"wrote [bold]{escape(str(out_path))}[/] ({result.shape[1]}×{result.shape[0]}, {result.dtype})"
     )
+
+
+def _upscaler_onnx(model: str, scale: int) -> Path | None:
+    """The ONNX graph ``model`` names for ``scale`` (a file, or an export directory), None for a model name."""
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix == ".onnx":
+        return path
+    if path.is_dir():
+        graph = path / f"model.x{int(scale)}.onnx"
+        if not graph.is_file():
+            found = ", ".join(sorted(p.name for p in path.glob("model.x*.onnx"))) or "none"
+            raise FileNotFoundError(f"{path} has no ×{scale} graph ({graph.name}); graphs there: {found}")
+        return graph
+    if model.endswith(".onnx"):
+        raise FileNotFoundError(2, "No such ONNX file", model)
+    return None
 
 
 def _image_model(model_name: str, tile: int | None) -> Any:

@@ -32,6 +32,7 @@ _API = {
     "result_keys": "annotate",
     "verify_onnx": "verify",
     "sample_cells": "sample",
+    "upscale_image": "upscale",
 }
 
 __getattr__, __dir__, __all__ = lazy_module(__name__, _API)

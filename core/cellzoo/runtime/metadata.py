@@ -24,6 +24,8 @@ string (ONNX metadata is string → string); structured values are JSON:
 * ``cellzoo.precision`` — ``float32`` or ``float16`` (the weights; inputs and outputs stay float32)
 * ``cellzoo.tolerance`` — JSON: ``atol``, ``rtol`` against the torch model, as validated at export
 * ``cellzoo.versions`` — JSON: cellzoo, torch, onnx, onnxscript, onnxruntime, opset
+* ``cellzoo.upscaler`` — JSON, ``upscale`` models only: ``scale`` (the graph maps ``lr``, N × 3 × H
+  × W RGB float32 in [0, 1], to ``sr``, N × 3 × scale·H × scale·W), ``channels``, ``tile_overlap``
 * ``cellzoo.generator`` — JSON, ``generate`` models only: ``inputs`` (``["z"]`` or ``["z", "y"]``),
   ``latent_dim``, ``conditional`` (whether the graph takes class codes ``y``), ``samples_types``
   (whether the model can sample a given type at all), ``class_counts`` (the training proportions
@@ -89,6 +91,8 @@ class ModelInfo:
     is_cellzoo: bool = True
     #: a generator's sampling facts (``cellzoo.generator``); None for other tasks
     generator: dict[str, Any] | None = None
+    #: an up-scaler's graph: its ``scale``, ``channels`` and ``tile_overlap`` (``cellzoo.upscaler``)
+    upscaler: dict[str, Any] | None = None
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -116,6 +120,7 @@ class ModelInfo:
             "versions": dict(self.versions),
             "is_cellzoo": self.is_cellzoo,
             **({"generator": dict(self.generator)} if self.generator is not None else {}),
+            **({"upscaler": dict(self.upscaler)} if self.upscaler is not None else {}),
         }
 
     def input_json(self) -> dict[str, Any]:
@@ -133,6 +138,8 @@ class ModelInfo:
         """The ``metadata_props`` entries (all strings) that :func:`model_info` reads back."""
         dump = json.dumps
         extra = {f"{PREFIX}generator": dump(dict(self.generator))} if self.generator is not None else {}
+        if self.upscaler is not None:
+            extra[f"{PREFIX}upscaler"] = dump(dict(self.upscaler))
         return extra | {
             f"{PREFIX}format": FORMAT,
             f"{PREFIX}architecture": self.architecture,
@@ -294,7 +301,21 @@ def model_info(
         tolerance=dict(_json(meta, "tolerance", path, {}) or {}),
         versions=dict(_json(meta, "versions", path, {}) or {}),
         generator=_generator(meta, path, info_labels),
+        upscaler=_upscaler(meta, path),
     )
+
+
+def _upscaler(meta: Mapping[str, str], path: str) -> dict[str, Any] | None:
+    """The ``cellzoo.upscaler`` entry of an ``upscale`` export: the graph's scale."""
+    if (meta.get(PREFIX + "task") or "annotate") != "upscale":
+        return None
+    entry = _json(meta, "upscaler", path)
+    if not isinstance(entry, dict) or not isinstance(entry.get("scale"), int) or entry["scale"] < 2:
+        raise ArtifactError(
+            f"{path} is an 'upscale' export whose metadata entry {PREFIX}upscaler names no integer scale ≥ 2; export "
+            "it again with `cellzoo export`"
+        )
+    return dict(entry)
 
 
 def _generator(meta: Mapping[str, str], path: str, labels: tuple[str, ...] | None) -> dict[str, Any] | None:

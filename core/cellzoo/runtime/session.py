@@ -116,13 +116,16 @@ class Session:
         self.output_names = tuple(o.name for o in self._session.get_outputs())
         meta = self._session.get_modelmeta().custom_metadata_map
         generates = meta.get("cellzoo.task") == "generate"
+        images = meta.get("cellzoo.task") == "upscale"
         if not generates and len(inputs) != 1:
             raise ArtifactError(
                 f"{self.path} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); a cellzoo model takes one "
                 "cells × genes matrix"
             )
         graph_input = inputs[0]
-        if not generates and len(graph_input.shape) != 2:
+        if images and len(graph_input.shape) != 4:
+            raise ArtifactError(f"{self.path}: an up-scaler takes N × 3 × H × W images, not shape {graph_input.shape}")
+        if not generates and not images and len(graph_input.shape) != 2:
             raise ArtifactError(
                 f"{self.path}: the input {graph_input.name!r} has shape {graph_input.shape}, not cells × genes"
             )
@@ -143,6 +146,8 @@ class Session:
             )
         if generates:
             self._check_generator_inputs(inputs)
+        elif images:
+            pass  # any height and width; the channels are checked by the graph
         elif isinstance(width, int) and width != len(self.info.genes):
             raise ArtifactError(
                 f"{self.path}: the input takes {width} genes but the metadata lists {len(self.info.genes)}; the file "
@@ -237,6 +242,11 @@ class Session:
         A generator's graph takes latent noise instead: use :meth:`run_feeds` (or
         :func:`cellzoo.runtime.sample_cells`).
         """
+        if self.info.task == "upscale":
+            raise InputError(
+                f"{self.path.name} up-scales images: use cellzoo.runtime.upscale_image(session, image) or "
+                "`cellzoo upscale MODEL.onnx image.png --scale S -o out.png`"
+            )
         if self.info.task == "generate":
             raise InputError(
                 f"{self.path.name} is a generator: it takes latent noise ({', '.join(self.input_names)}), not cells; "
