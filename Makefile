@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
-SUITES  := annotate-pbmc68k annotate-splat markers discover generate-splat
+SUITES  := annotate-pbmc68k annotate-splat markers discover generate-splat upscale
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/predict_vs_run.py
 	$(BIN)/python benchmarks/weighting.py
+	$(BIN)/python benchmarks/weighting_activa.py
+	$(BIN)/python benchmarks/upscale_crops.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

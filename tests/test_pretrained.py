@@ -125,7 +125,7 @@ def test_list_models_pretrained_reads_the_registry(registry):
         "cscgan.pbmc68k_reduced",
         "scgan.pbmc68k_reduced",
     ]
-    assert list_models(pretrained=True, task="upscale") == []
+    assert list_models(pretrained=True, task="upscale") == ["srcnn.sr_images", "srvae.sr_images"]
 
 
 # -- schema errors ---------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def test_a_valid_document_parses_into_an_entry():
         ({"recipe__seed": True}, "'recipe.seed' must be int, got bool"),
         ({"recipe__epochs": 0}, "must be a positive integer"),
         ({"recipe__config": {"seed": 3}}, "write them as recipe.seed"),
-        ({"recipe__split__kind": "kfold"}, "must be one of all, holdout; got 'kfold'"),
+        ({"recipe__split__kind": "kfold"}, "must be one of all, holdout, fixed; got 'kfold'"),
         ({"recipe__split__test_fraction": None}, "'recipe.split.test_fraction' is missing"),
         ({"recipe__split__test_fraction": 1.5}, "strictly between 0 and 1"),
         ({"hub__repo_id": "no-slash"}, "must look like 'org/name'"),

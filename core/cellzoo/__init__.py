@@ -62,6 +62,12 @@ _API: dict[str, str] = {
     "GeneManifest": "data.genes",
     "align_genes": "data.genes",
     "apply_alignment": "data.genes",
+    # images (the upscale family)
+    "read_image": "data.images",
+    "write_image": "data.images",
+    "downsample": "data.images",
+    "imresize": "data.images",
+    "PatchPairs": "data.images",
     # splits and files
     "SplitRule": "bench.suite",
     "make_splits": "data.splits",

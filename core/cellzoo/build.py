@@ -101,6 +101,11 @@ def train_from_recipe(
     say(f"{entry.name}: loading dataset {recipe.dataset!r}")
     if task_spec(entry.task).data == "images":
         return _train_images(entry, model, say)
+    if recipe.split.kind == "fixed":
+        raise ConfigError(
+            f'registry file {entry.path}: split kind "fixed" takes an image dataset\'s own train/test parts; a cell '
+            'recipe splits with kind = "holdout" or trains on "all"'
+        )
     adata = load_dataset(recipe.dataset, label_key=recipe.label_key, **dict(recipe.dataset_params))
     labels = labels_of(adata, recipe.label_key) if recipe.label_key else None
     train, test = split_indices(labels, recipe.split, n=adata.n_obs)
@@ -184,6 +189,11 @@ def _train_images(entry: PretrainedEntry, model: Any, say: Callable[[str], None]
     from .data.datasets import images_hash
 
     recipe = entry.recipe
+    if recipe.split.kind != "fixed":
+        raise ConfigError(
+            f"registry file {entry.path}: an image recipe trains on its dataset's own train part and scores the test "
+            f'part; set [recipe.split] kind = "fixed" (got {recipe.split.kind!r})'
+        )
     loaded = load_dataset(recipe.dataset, **dict(recipe.dataset_params))
     if not isinstance(loaded, dict):
         raise ConfigError(

@@ -335,6 +335,93 @@ def generate(ctx: DemoContext) -> str:
     )
 
 
+#: the image model of the tour (SRVAE is on the upscale leaderboard; SRCNN builds in a couple of minutes)
+DEMO_UPSCALER = "srcnn.sr_images"
+_UPSCALE_SCRIPT = """
+import json, sys
+from cellzoo.data.images import read_image, write_image
+from cellzoo.runtime import Session, upscale_image
+write_image(sys.argv[2], upscale_image(Session(sys.argv[1]), read_image(sys.argv[3])), overwrite=True)
+print(json.dumps({"torch_imported": "torch" in sys.modules}))
+"""
+
+
+def upscale(ctx: DemoContext) -> str:
+    """Up-scale the held-out images ×4 with an image model by name, against bicubic; export it and up-scale
+    one picture again through ONNX in a process without torch."""
+    import json
+    import subprocess
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import cellzoo
+
+    from .data.images import as_float_image, downsample, modcrop, read_image, write_image
+    from .export import export_onnx, upscaler_file
+    from .fileio import write_text
+    from .imagemetrics import psnr_y
+    from .pretrained import pretrained_entries
+    from .sources import resolve_pretrained
+
+    resolve_pretrained(DEMO_UPSCALER)
+    model = cellzoo.load(DEMO_UPSCALER)
+    test = cellzoo.get_dataset(pretrained_entries()[DEMO_UPSCALER].recipe.dataset)["test"]
+    bicubic = cellzoo.create_model("bicubic").fit(test)
+    scale, rows, pictures = 4, [], []
+    for k, image in enumerate(test):
+        hr = modcrop(as_float_image(image)[0], scale)
+        lr = downsample(hr, scale)
+        ours, base = model.upscale(lr, scale), bicubic.upscale(lr, scale)
+        rows.append((k, psnr_y(hr, base, crop=scale), psnr_y(hr, ours, crop=scale)))
+        pictures.append((lr, base, ours, hr))
+    table = "| test image | bicubic PSNR-Y | " + DEMO_UPSCALER + " PSNR-Y |\n|---|---|---|\n"
+    table += "".join(f"| {k} | {b:.2f} dB | {o:.2f} dB |\n" for k, b, o in rows)
+
+    export_dir = ctx.report / "upscale-onnx"
+    export_onnx(model, export_dir, overwrite=True)
+    lr8 = (np.clip(pictures[2][0], 0, 1) * 255).round().astype(np.uint8)
+    write_image(ctx.report / "upscale_lr.png", lr8, overwrite=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _UPSCALE_SCRIPT, str(export_dir / upscaler_file(scale)),
+         str(ctx.report / "upscale_onnx_x4.png"), str(ctx.report / "upscale_lr.png")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the torch-free up-scaling failed:\n{done.stderr[-2000:]}")
+    if json.loads(done.stdout.strip().splitlines()[-1])["torch_imported"]:
+        raise RuntimeError("the torch-free up-scaling imported torch")
+    onnx_out = read_image(ctx.report / "upscale_onnx_x4.png").astype(int)
+    torch_out = model.upscale(lr8, scale).astype(int)
+    levels = int(np.abs(onnx_out - torch_out).max())
+    write_text(
+        ctx.report / "upscale.md",
+        f"# {DEMO_UPSCALER} ×{scale} on the held-out sr_images\n\n{table}\n"
+        f"ONNX (upscale-onnx/{upscaler_file(scale)}, no torch) vs torch on test image 2: max difference {levels} "
+        "grey level(s) of 255.\n",
+    )
+    lr, base, ours, hr = pictures[2]
+    side, top, left = 128, 60, 130
+    fig, axes = plt.subplots(1, 4, figsize=(10, 2.9))
+    crops = (np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1), base, ours, hr)
+    for ax, crop, title in zip(axes, crops, ("LR (nearest)", "bicubic", DEMO_UPSCALER.split(".")[0], "HR")):
+        ax.imshow(np.clip(crop[top : top + side, left : left + side], 0, 1).squeeze(), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(ctx.report / "upscale_x4.png", dpi=100)
+    plt.close(fig)
+    mean_b, mean_o = float(np.mean([r[1] for r in rows])), float(np.mean([r[2] for r in rows]))
+    ctx.state["upscale"] = {"bicubic": mean_b, "model": mean_o, "onnx_levels": levels}
+    return (
+        f"{DEMO_UPSCALER} ×4: PSNR-Y {mean_o:.2f} dB vs bicubic {mean_b:.2f} dB on {len(rows)} held-out images; "
+        f"ONNX without torch within {levels} grey level(s); upscale.md, upscale_x4.png"
+    )
+
+
 def throughput(ctx: DemoContext) -> str:
     """Cells per second of the exported model: torch eager vs onnxruntime, batch 1024, 2 threads."""
     import numpy as np
@@ -387,6 +474,8 @@ def report(ctx: DemoContext) -> str:
         "- Throughput: [throughput.md](throughput.md).",
         f"- Generated cells: {DEMO_GENERATOR} against held-out PBMCs and the controls, [generate.md](generate.md), "
         "[generate_pca.png](generate_pca.png).",
+        f"- Up-scaled images: {DEMO_UPSCALER} ×4 against bicubic, through torch and ONNX, [upscale.md](upscale.md), "
+        "[upscale_x4.png](upscale_x4.png).",
         "",
     ]
     write_text(ctx.report / "README.md", "\n".join(lines))
@@ -403,6 +492,7 @@ STEPS: list[Step] = [
     Step("markers", "Marker genes from attention", marker_heatmap, needs=("pull",)),
     Step("throughput", "torch vs onnxruntime speed", throughput, needs=("export",)),
     Step("generate", "Generate cells and score them", generate),
+    Step("upscale", "Up-scale images, torch and ONNX", upscale),
     Step("report", "Write the report", report),
 ]
 

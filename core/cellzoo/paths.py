@@ -36,10 +36,26 @@ def artifact_dir(name: str) -> Path:
     return models_dir() / name
 
 
+def dataset_argument(name: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """``("image-folder", "PATH")`` for ``"image-folder:PATH"``: a dataset name with its one argument.
+
+    The name part is two or more characters (so a Windows drive letter is not one); anything else
+    gives None.
+    """
+    if isinstance(name, os.PathLike):
+        return None
+    head, sep, tail = str(name).partition(":")
+    if sep and tail and len(head) > 1 and head[0].isalpha() and all(c.isalnum() or c in "_-" for c in head):
+        return head, tail
+    return None
+
+
 def looks_like_path(name: str | os.PathLike[str]) -> bool:
     """The one rule for "is this a path?" (timm's): a PathLike, separators, a leading ``.`` or ``~``,
     an ``.h5ad`` ending, or an existing file or folder. Everything else is a name."""
     if isinstance(name, os.PathLike):
         return True
     text = str(name)
+    if dataset_argument(text):
+        return False
     return "/" in text or "\\" in text or text.startswith((".", "~")) or text.endswith(".h5ad") or os.path.exists(text)

@@ -66,7 +66,8 @@ from .fileio import write_text
 REGISTRY_PACKAGE = "cellzoo._registry"
 SCHEMA_VERSION = 1
 
-SPLIT_KINDS = ("all", "holdout")
+#: "fixed": the train and test parts an image dataset defines itself
+SPLIT_KINDS = ("all", "holdout", "fixed")
 #: bioimage.io's dataset roles, plus "cv" for cross-validated numbers
 METRIC_SPLITS = ("train", "validation", "test", "cv", "independent")
 #: licence ids the Hugging Face Hub accepts in a model card (anything else: "other" + license_name)

@@ -250,10 +250,10 @@ def _dataset_spec(entry: DatasetEntry, task: TaskSpec, entries: dict[str, Contri
     """The spec of a named dataset (None for a file), checked before any data is loaded."""
     if entry.is_path:
         return None
-    if entry.name not in entries:
+    if entry.registered_name not in entries:
         installed = sorted(n for n, c in entries.items() if task.name in c.spec.tasks and n != "h5ad")
-        raise _unknown("dataset", entry.name, installed, task.name)
-    spec = entries[entry.name].spec
+        raise _unknown("dataset", entry.registered_name, installed, task.name)
+    spec = entries[entry.registered_name].spec
     if task.name not in spec.tasks:
         raise BenchmarkError(f"dataset {entry.name!r} is for task(s) {list(spec.tasks)}, not {task.name!r}")
     return spec

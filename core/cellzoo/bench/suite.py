@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BenchmarkError
+from ..paths import dataset_argument
 
 SPLIT_KINDS = ("stratified_kfold", "holdout", "by_batch", "all", "fixed")
 SUITE_KEYS = ("name", "task", "datasets", "models", "metrics", "seeds", "split", "config", "timeout")
@@ -97,7 +98,15 @@ class DatasetEntry:
 
     @property
     def is_path(self) -> bool:
+        if dataset_argument(self.name):
+            return False
         return self.name.endswith(".h5ad") or "/" in self.name or "\\" in self.name
+
+    @property
+    def registered_name(self) -> str:
+        """The registered dataset this entry loads (``image-folder`` for ``image-folder:PATH``)."""
+        argument = dataset_argument(self.name)
+        return argument[0] if argument else self.name
 
     @property
     def display_name(self) -> str:

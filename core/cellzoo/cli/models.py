@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..paths import looks_like_path
 from ._app import console, echo_json, json_option, overwrite_option
 
 # -- train ---------------------------------------------------------------------------------------
@@ -32,10 +33,6 @@ def parse_settings(
             value = raw
         settings[key] = value
     return settings
-
-
-def _is_path(dataset: str) -> bool:
-    return dataset.endswith(".h5ad") or os.sep in dataset or "/" in dataset or Path(dataset).exists()
 
 
 def _recorded_label_key(adata: Any) -> str | None:
@@ -113,7 +110,7 @@ def train_command(
     out = console()
     # build first: an unknown architecture or config key fails before any data is read
     model = cellzoo.create_model(arch, **settings)
-    stem = Path(dataset).stem if _is_path(dataset) else dataset
+    stem = Path(dataset).stem if looks_like_path(dataset) else dataset
     out_dir = out_dir if out_dir is not None else Path.cwd() / f"{arch}-{stem}"
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(
@@ -167,7 +164,7 @@ def train_command(
     out.print(f"saved to [bold]{escape(str(saved))}[/] ({time.perf_counter() - t0:.2f} s)")
     out.print("use it:")
     if model.spec.task == "annotate":
-        query = _quote(dataset) if _is_path(dataset) else "data.h5ad"
+        query = _quote(dataset) if looks_like_path(dataset) else "data.h5ad"
         out.print(
             f"  cellzoo predict local-dir:{_quote(saved)} {query} -o annotated.h5ad", soft_wrap=True, markup=False
         )

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ConfigError, InputError, PluginError, UnknownNameError
-from ..paths import looks_like_path
+from ..paths import dataset_argument, looks_like_path
 from ..registry import dataset_spec, list_datasets
 from ..specs import resolve
 from .contract import DETECTED_STATES, declared_state, detect_state
@@ -31,8 +31,14 @@ _HASH_CHUNK_ROWS = 8192
 
 
 def load_dataset(name_or_path: str | os.PathLike[str], label_key: str | None = None, **params: Any) -> anndata.AnnData:
-    """A registered dataset by name (its loader gets ``params``), or an ``.h5ad`` file by path."""
-    if looks_like_path(name_or_path):
+    """A registered dataset by name (its loader gets ``params``), or an ``.h5ad`` file by path.
+
+    ``NAME:ARGUMENT`` passes ``path=ARGUMENT`` to dataset ``NAME``'s loader (``image-folder:~/DIV2K``).
+    """
+    argument = dataset_argument(name_or_path)
+    if argument:
+        name_or_path, params = argument[0], {**params, "path": argument[1]}
+    elif looks_like_path(name_or_path):
         return read_h5ad(name_or_path, label_key=label_key, **params)
     name = str(name_or_path)
     try:

@@ -145,6 +145,50 @@ def random_patches(images: Sequence[np.ndarray], size: int, n: int, rng: np.rand
     return out
 
 
+class PatchPairs:
+    """Aligned (HR, LR) training patches of ``images``: HR ``size`` × ``size``, LR ``size/scale`` on a side.
+
+    Every image is down-sampled whole, once (:func:`downsample`, as the test images are), and
+    patches are cut at matching places of both, so no patch has the borders a per-patch resize
+    would give. Images smaller than a patch are left out.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], scale: int, size: int):
+        if size % scale:
+            raise ConfigError(f"a ×{scale} training patch must be a multiple of {scale} pixels, not {size}")
+        self.scale, self.size, self.small = int(scale), int(size), int(size) // int(scale)
+        self.pairs = [(modcrop(im, scale), downsample(im, scale)) for im in images if min(im.shape[:2]) >= size]
+        if not self.pairs:
+            raise InputError(
+                f"no training image is at least {size}×{size} pixels; use smaller patches or larger images"
+            )
+        positions = [(lr.shape[0] - self.small + 1) * (lr.shape[1] - self.small + 1) for _, lr in self.pairs]
+        self.weights = np.asarray(positions, float) / float(sum(positions))
+
+    def sample(self, n: int, rng: np.random.Generator, augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` pairs as float32 ``n × size × size × C`` and ``n × size/s × size/s × C``, uniform over positions.
+
+        ``augment`` applies one of the eight flips and 90° turns to each pair (exact: the bicubic
+        kernel is symmetric).
+        """
+        s, size, small = self.scale, self.size, self.small
+        channels = self.pairs[0][0].shape[2]
+        hr_out = np.empty((n, size, size, channels), dtype=np.float32)
+        lr_out = np.empty((n, small, small, channels), dtype=np.float32)
+        for k, i in enumerate(rng.choice(len(self.pairs), size=n, p=self.weights)):
+            hr, lr = self.pairs[i]
+            y = rng.integers(0, lr.shape[0] - small + 1)
+            x = rng.integers(0, lr.shape[1] - small + 1)
+            a, b = hr[y * s : y * s + size, x * s : x * s + size], lr[y : y + small, x : x + small]
+            if augment:
+                turns = int(rng.integers(4))
+                a, b = np.rot90(a, turns), np.rot90(b, turns)
+                if rng.integers(2):
+                    a, b = a[:, ::-1], b[:, ::-1]
+            hr_out[k], lr_out[k] = a, b
+        return hr_out, lr_out
+
+
 def _starts(length: int, tile: int, step: int) -> list[int]:
     if length <= tile:
         return [0]
