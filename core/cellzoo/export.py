@@ -766,15 +766,20 @@ def export_onnx(
                     seconds,
                 )
             )
-        report.seconds = round(time.perf_counter() - t_start, 3)
-        (tmp / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
-        if not report.passed:
-            error = IntegrityError(
-                f"the exported model does not reproduce the torch model; nothing was written.\n{report.summary()}"
-            )
-            error.report = report
-            raise error
+        _finish(report, tmp, t_start)
     return report
+
+
+def _finish(report: ExportReport, tmp: Path, t_start: float) -> None:
+    """Write the report beside the graphs; a failed check raises, so ``atomic_dir`` writes nothing."""
+    report.seconds = round(time.perf_counter() - t_start, 3)
+    (tmp / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    if not report.passed:
+        error = IntegrityError(
+            f"the exported model does not reproduce the torch model; nothing was written.\n{report.summary()}"
+        )
+        error.report = report
+        raise error
 
 
 def upscaler_file(scale: int) -> str:
@@ -836,14 +841,7 @@ def _export_upscaler(
                 VariantReport(file, "image", "float32", atol, rtol, checks, _sha256(path), path.stat().st_size,
                               round(time.perf_counter() - t0, 3))
             )  # fmt: skip
-        report.seconds = round(time.perf_counter() - t_start, 3)
-        (tmp / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
-        if not report.passed:
-            error = IntegrityError(
-                f"the exported model does not reproduce the torch model; nothing was written.\n{report.summary()}"
-            )
-            error.report = report
-            raise error
+        _finish(report, tmp, t_start)
     return report
 
 

@@ -567,19 +567,13 @@ class Upscaler(ZooModel):
 
     def upscale(self, image: np.ndarray, scale: int) -> np.ndarray:
         """``image`` up-scaled ``scale`` times, in its own layout and dtype."""
-        from .data.images import as_float_image, from_rgb, imresize, restore_image, tiled, to_rgb
+        from .data.images import upscale_with
 
         self._check_fitted()
         scale = self.checked_scale(scale)
-        x, alpha, info = as_float_image(image)
-        rgb = to_rgb(x)
         tile = int(getattr(self.config, "tile", 0) or 0)
         run = lambda part: self._checked_output(self._upscale(part, scale), part, scale)  # noqa: E731
-        out = tiled(run, rgb, scale, tile, self.tile_overlap) if tile else run(rgb)
-        out = from_rgb(out, x.shape[2])
-        if alpha is not None:
-            alpha = np.clip(imresize(alpha[..., None], scale)[..., 0], 0.0, 1.0).astype(np.float32)
-        return restore_image(out, alpha, info)
+        return upscale_with(run, image, scale, tile, self.tile_overlap)
 
     def checked_scale(self, scale: Any) -> int:
         if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or int(scale) not in self.scales:

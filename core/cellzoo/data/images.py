@@ -235,6 +235,22 @@ def tiled(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, scale: int, til
     return (out / total).astype(np.float32)
 
 
+def upscale_with(fn: Callable[[np.ndarray], np.ndarray], image: Any, scale: int, tile: int, overlap: int) -> np.ndarray:
+    """``image`` up-scaled by ``fn`` (float32 RGB H × W × 3 → sH × sW × 3), in the image's own layout and dtype.
+
+    The one pipeline of :meth:`cellzoo.Upscaler.upscale` and :func:`cellzoo.runtime.upscale_image`:
+    grey/RGB/RGBA and 8/16-bit/float in, the same out; tiles of ``tile`` input pixels blended over
+    ``overlap`` when ``tile`` > 0; an alpha channel up-scaled bicubically beside the colour.
+    """
+    x, alpha, info = as_float_image(image)
+    rgb = to_rgb(x)
+    out = tiled(fn, rgb, scale, tile, overlap) if tile else fn(rgb)
+    out = from_rgb(out, x.shape[2])
+    if alpha is not None:
+        alpha = np.clip(imresize(alpha[..., None], scale)[..., 0], 0.0, 1.0).astype(np.float32)
+    return restore_image(out, alpha, info)
+
+
 # -- files --------------------------------------------------------------------------------------
 
 
