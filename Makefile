@@ -8,7 +8,7 @@ TORCH   ?= torch==2.13.0
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP   := $(VENV)/.cellzoo-installed
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench bench-upscale lint install clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/predict_vs_run.py
 	$(BIN)/python benchmarks/weighting.py
 	$(BIN)/python benchmarks/weighting_activa.py
+	$(BIN)/python benchmarks/upscale_crops.py
+
+# the upscale leaderboard and its side-by-side crops (plugins/srvae/README.md)
+bench-upscale: $(STAMP)
+	$(BIN)/cellzoo bench benchmarks/upscale.toml -o benchmarks/results/upscale
 	$(BIN)/python benchmarks/upscale_crops.py
 
 lint: $(STAMP)

@@ -20,6 +20,7 @@ from cellzoo.bench.plan import build_plan
 from cellzoo.bench.records import SCHEMA, load_predictions, read_record
 from cellzoo.bench.runner import run_plan, unlabelled_cells
 from cellzoo.bench.suite import suite_from_dict
+from cellzoo.errors import ResourceError
 from cellzoo.testing import tiny_annotate_adata
 
 LABEL = "cell_type"
@@ -86,6 +87,11 @@ class Crash(Centroid):
         raise RuntimeError("boom: this model cannot fit")
 
 
+class TooLarge(Centroid):
+    def _fit(self, X, y):
+        raise ResourceError("training too_large on 20 genes needs about 45.3 GB; train on fewer genes")
+
+
 class Sleepy(Centroid):
     def _fit(self, X, y):
         time.sleep(60)
@@ -120,6 +126,7 @@ class RunnerPlugin:
             spec("spy_a", Spy),
             spec("spy_b", Spy),
             spec("crash", Crash),
+            spec("too_large", TooLarge),
             spec("sleepy", Sleepy),
             spec("killed", Killed),
             spec("wrong_count", WrongCount),
@@ -259,6 +266,21 @@ def test_failures_are_recorded_and_the_rest_go_on(pm, data, tmp_path):
     # retry_failed redoes exactly the 5 failed runs
     again = run(suite, tmp_path / "out", retry_failed=True)
     assert again.counts == {"reused": 4, "redone": 5}
+
+
+def test_a_run_too_large_for_memory_is_skipped_with_its_reason(pm, data, tmp_path):
+    from rich.console import Console
+
+    console = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
+    result = run_suite(make_suite(data, tmp_path, ["too_large", "spy_a"]), tmp_path / "out", console=console)
+    records = [r for r in result.records if r["model"]["name"] == "too_large"]
+    assert len(records) == 2 and {r["status"] for r in records} == {"skipped"}
+    assert records[0]["error"].startswith("ResourceError: training too_large on 20 genes needs about 45.3 GB")
+    row = result.leaderboard.model("too_large")
+    assert (row["skipped"], row["failed"], row["score"]) == (2, 0, 0.0)
+    markdown = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "0 ok, 2 skipped" in markdown and "| tiny | too_large | 0 | 0 | skipped | ResourceError" in markdown
+    assert "skipped" in (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()[0]
 
 
 def test_a_record_holds_what_the_issue_asks_for(pm, data, tmp_path):

@@ -70,6 +70,10 @@ class NotFittedError(CellzooError):
     """A model used for prediction before it was trained or loaded."""
 
 
+class ResourceError(CellzooError):
+    """A run that would not fit in the machine's memory, found before it started (the message has the numbers)."""
+
+
 class TrainingError(CellzooError):
     """Training cannot go on (e.g. a loss became NaN); the message says where and what to try.
 

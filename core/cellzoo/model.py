@@ -173,9 +173,14 @@ class Annotator(ZooModel):
         y_text = labels_of(adata, label_key)
         classes, y = np.unique(y_text, return_inverse=True)
         self.classes = tuple(str(c) for c in classes)
-        self.manifest = GeneManifest.from_names(adata.var_names)
         self.contract = InputContract(state=self.input_state)
         X = prepare_input(adata, self.contract)
+        genes = np.asarray(adata.var_names, dtype=object)
+        keep = self.selected_genes(X)
+        if keep is not None:
+            X, genes = X[:, keep], genes[keep]
+        self.manifest = GeneManifest.from_names(genes)
+        self.check_resources(X.shape[1], len(self.classes))
         self._fit(X, y.astype(np.int64))
         return self
 
@@ -267,7 +272,28 @@ class Annotator(ZooModel):
             raise ConfigError(f"model {self.name!r} has no per-cell output {', '.join(unknown)}")
         return {name: widths[name] for name in outputs}
 
+    def model_input(self, adata: anndata.AnnData):
+        """``adata``'s matrix in the model's input state, aligned to its genes (sparse stays sparse)."""
+        from .data.contract import prepare_input
+        from .data.genes import align_genes, apply_alignment
+
+        self._check_fitted()
+        if adata.n_obs == 0:
+            raise InputError("the AnnData has 0 cells; there is nothing to annotate")
+        self.last_alignment = align_genes(adata.var_names, self.manifest, min_overlap=self.min_gene_overlap)
+        return apply_alignment(prepare_input(adata, self.contract), self.last_alignment)
+
     # -- for subclasses ----------------------------------------------------------------------
+    def selected_genes(self, X) -> np.ndarray | None:
+        """Columns of the prepared training matrix the model trains on, or None for all of them.
+
+        The kept genes become the gene manifest, so prediction aligns query data to them.
+        """
+        return None
+
+    def check_resources(self, n_genes: int, n_classes: int) -> None:
+        """Raise :class:`~cellzoo.errors.ResourceError` before training when the run cannot fit the machine."""
+
     def _fit(self, X, y: np.ndarray) -> None:
         raise NotImplementedError
 

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from .data.hvg import highly_variable as highly_variable
 from .data.splits import validation_split as validation_split
 from .errors import CellzooError, ConfigError, InputError, TrainingError
 from .model import Annotator, Generator, Upscaler
@@ -333,6 +334,22 @@ def _evaluate(module, X, y, batch_size, device, loss_fn, logits_fn) -> tuple[flo
     return total / X.shape[0], correct / X.shape[0]
 
 
+def training_modes(module: nn.Module) -> list[tuple[nn.Module, bool]]:
+    """Each submodule of ``module`` with its training flag, for :func:`restore_training_modes`."""
+    return [(m, m.training) for m in module.modules()]
+
+
+def restore_training_modes(modes: list[tuple[nn.Module, bool]]) -> None:
+    """Put every submodule back in the mode it had.
+
+    Not ``module.train(was_training)``: that sets every child to the parent's mode, so a fresh
+    inference wrapper (a new Module is in training mode) would switch the eval-mode network it
+    wraps back to training mode — dropout and BatchNorm statistics live for every later use.
+    """
+    for m, training in modes:
+        m.training = training
+
+
 def predict_in_batches(
     module: nn.Module,
     X: Any,
@@ -343,11 +360,11 @@ def predict_in_batches(
     """Run ``fn(module, xb)`` (default ``module(xb)``) over row batches under inference mode.
 
     Outputs are concatenated on the CPU as numpy: an array, or a tuple / dict of arrays when
-    ``fn`` returns one. The module is in eval mode meanwhile; its previous mode is restored.
+    ``fn`` returns one. The module is in eval mode meanwhile; every submodule's previous mode is restored.
     """
     device = select_device(device)
     fn = fn or (lambda m, xb: m(xb))
-    was_training = module.training
+    modes = training_modes(module)
     module.to(device).eval()
     parts: list[Any] = []
     try:
@@ -355,7 +372,7 @@ def predict_in_batches(
             for block in batches(X, batch_size):
                 parts.append(_to_numpy(fn(module, torch.from_numpy(block).to(device))))
     finally:
-        module.train(was_training)
+        restore_training_modes(modes)
     if not parts:
         raise InputError("there are no cells to predict")
     first = parts[0]
@@ -460,6 +477,88 @@ class TorchAnnotator(Annotator):
     def is_fitted(self) -> bool:
         return super().is_fitted and self.net is not None
 
+    def build_net(self, n_genes: int, n_classes: int) -> nn.Module:
+        """The untrained network for ``n_genes`` inputs and ``n_classes`` classes (``_fit``, loading and the memory check)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build_net(n_genes, n_classes)")
+
+    def attribute(
+        self,
+        adata: Any,
+        target: Any = None,
+        method: str = "integrated_gradients",
+        baseline: Any = "zeros",
+        steps: int = 32,
+        samples: int = 16,
+        noise: float = 0.15,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """Cells × the model's genes: how much each gene moved ``log p(target | cell)`` (:mod:`cellzoo.attribution`).
+
+        ``target``: None (each cell's predicted class), one class name, or a name per cell.
+        ``method``: ``integrated_gradients`` (``baseline`` ``"zeros"``, ``"others"`` — the mean of
+        the cells with another target — or a vector of genes; ``steps`` midpoints), ``grad_input``
+        or ``smoothgrad`` (``samples`` draws of noise ``noise`` × the data's range). The columns
+        are the model's genes (``self.manifest.genes``), in the model's input state.
+        """
+        from .attribution import attributions, target_codes
+
+        self._check_fitted()
+        if not has_capability(self, "export_module"):
+            raise ConfigError(f"model {self.name!r} has no differentiable module (export_module) to attribute")
+        X = self.model_input(adata)
+        codes = target_codes(target, X.shape[0], self.classes, lambda: self._predict_proba(X).argmax(axis=1))
+        try:
+            return attributions(
+                self.export_module(), X, codes, method=method, baseline=baseline, steps=steps, samples=samples,
+                noise=noise, seed=seed, device=select_device(self.config.device),
+            )  # fmt: skip
+        finally:
+            self.net.cpu()
+
+    def attribution_markers(
+        self, adata: Any, label_key: str, n: int = 25, method: str = "integrated_gradients", baseline: Any = "others"
+    ) -> dict[str, list[str]]:
+        """The ``n`` genes of each class with the largest mean attribution over the class's cells.
+
+        Each cell is explained for its own class (``adata.obs[label_key]``); a class the model never
+        saw gets no entry. With ``baseline="others"`` the question is what makes the class's cells
+        that class rather than the others.
+        """
+        from .attribution import class_means
+        from .data.labels import labels_of
+
+        self._check_fitted()
+        if int(n) < 1:
+            raise ConfigError(f"n={n!r}: ask for at least one marker gene per class")
+        labels = np.asarray(labels_of(adata, label_key)).astype(str)
+        seen = np.isin(labels, self.classes)
+        if not seen.any():
+            raise InputError(f"no cell of adata.obs[{label_key!r}] has a class the model was trained on")
+        values = self.attribute(adata[seen], target=labels[seen], method=method, baseline=baseline)
+        names, means = class_means(values, labels[seen])
+        genes = np.asarray(self.manifest.genes, dtype=object)
+        order = np.argsort(-means, axis=1, kind="stable")[:, : int(n)]
+        return {str(c): [str(g) for g in genes[row]] for c, row in zip(names, order, strict=True)}
+
+    def gene_selection_hint(self) -> str:
+        """How this model's own config selects fewer genes, for the memory check's message ("" when it cannot)."""
+        return ""
+
+    def check_resources(self, n_genes: int, n_classes: int) -> None:
+        """Refuse, before any weight is allocated, a network whose training would not fit in memory."""
+        from .memory import check_training_memory, estimate_training
+
+        estimate = estimate_training(lambda: self.build_net(n_genes, n_classes), self.config.batch_size)
+        check_training_memory(
+            estimate,
+            select_device(self.config.device),
+            what=f"training {self.name} on {n_genes:,} genes",
+            fix=(
+                "train on fewer genes: subset adata to its most variable genes before fitting "
+                f"(cellzoo.training.highly_variable){self.gene_selection_hint()}, or use a machine with more memory"
+            ),
+        )
+
     def train_net(self, X: Any, y: np.ndarray, desc: str | None = None) -> None:
         """Train ``self.net`` on ``X`` (cells × inputs) and class codes ``y`` with the config's recipe.
 
@@ -497,7 +596,8 @@ class TorchAnnotator(Annotator):
             seed=cfg.seed,
             desc=desc,
         )
-        self.net.cpu()
+        # a fitted model rests in eval mode: its dropout and BatchNorm statistics are frozen for every later use
+        self.net.cpu().eval()
 
     def prediction_backend(self, outputs: Sequence[str] = ("proba",), solution: np.ndarray | None = None) -> Any:
         """``_predict_proba`` for labels and probabilities; the exported module for more outputs (``attention``)."""

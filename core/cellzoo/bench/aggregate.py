@@ -155,10 +155,13 @@ def aggregate(
             "runs": len(recs),
             "ok": status["ok"],
             "failed": status["failed"],
+            "skipped": status["skipped"],
             "timeout": status["timeout"],
             "metrics": stats,
             "fit_seconds": _mean(r.get("fit_seconds") for r in ok),
             "predict_seconds": _mean(r.get("predict_seconds") for r in ok),
+            # up-scalers: output megapixels per second of prediction
+            "megapixels_per_second": _mean(r.get("megapixels_per_second") for r in ok),
             "peak_rss_mb": max((r["peak_rss_mb"] for r in recs if r.get("peak_rss_mb") is not None), default=None),
         }
 
@@ -270,6 +273,7 @@ def aggregate(
                 "runs": sum(r["runs"] for r in mine),
                 "ok": sum(r["ok"] for r in mine),
                 "failed": sum(r["failed"] for r in mine),
+                "skipped": sum(r["skipped"] for r in mine),
                 "timeout": sum(r["timeout"] for r in mine),
                 "fit_seconds": _mean(r["fit_seconds"] for r in mine),
                 "predict_seconds": _mean(r["predict_seconds"] for r in mine),

@@ -20,7 +20,7 @@ import numpy as np
 from ..fileio import atomic_path
 
 SCHEMA = "cellzoo.bench.run/1"
-STATUSES = ("ok", "failed", "timeout")
+STATUSES = ("ok", "failed", "skipped", "timeout")
 
 
 def run_key(

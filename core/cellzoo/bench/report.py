@@ -49,6 +49,8 @@ def _status(row: Mapping[str, Any]) -> str:
     parts = [f"{row['ok']} ok"]
     if row["failed"]:
         parts.append(f"{row['failed']} failed")
+    if row.get("skipped"):
+        parts.append(f"{row['skipped']} skipped")
     if row["timeout"]:
         parts.append(f"{row['timeout']} timeout")
     return ", ".join(parts)
@@ -107,7 +109,9 @@ def leaderboard_markdown(
     for d in board.datasets:
         here = [r for r in board.rows if r["dataset"] == d]
         out += [f"## {d}" if multi else f"## Per metric on {d}", ""]
-        header = ["rank", "model", "score", *board.metrics, "fit s", "predict s", "peak MB", "runs"]
+        throughput = any(r.get("megapixels_per_second") is not None for r in here)
+        header = ["rank", "model", "score", *board.metrics, "fit s", "predict s", *(["MP/s"] * throughput),
+                  "peak MB", "runs"]  # fmt: skip
         rows = [
             [
                 str(r["rank"]),
@@ -116,12 +120,13 @@ def leaderboard_markdown(
                 *[mean_pm_std(r["metrics"][m]) for m in board.metrics],
                 _seconds(r["fit_seconds"]),
                 _seconds(r["predict_seconds"]),
+                *([_fmt(r.get("megapixels_per_second"), 2)] * throughput),
                 _fmt(r["peak_rss_mb"], 0),
                 _status(r),
             ]
             for r in here
         ]
-        out += [_md_table(header, rows, right=[0, 2, *range(3, 3 + len(board.metrics) + 3)]), ""]
+        out += [_md_table(header, rows, right=[0, 2, *range(3, 3 + len(board.metrics) + 3 + throughput)]), ""]
         span = board.control_range.get(d, {})
         ranges = ", ".join(
             f"{m} {_fmt(span[m][0])}–{_fmt(span[m][1])}" if span.get(m) else f"{m} (none)" for m in board.metrics
@@ -135,7 +140,7 @@ def leaderboard_markdown(
     out += [f"- {w}" for w in board.qc] if board.qc else ["None."]
     out += [""]
     if board.failures:
-        out += ["## Failed runs", ""]
+        out += ["## Failed and skipped runs", ""]
         rows = [
             [
                 f["dataset"],
@@ -172,7 +177,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
     header = ["dataset", "model", "role", "overall_rank", "overall_score", "rank", "score"]
     for m in board.metrics:
         header += [f"{m}_mean", f"{m}_std", f"{m}_scaled"]
-    header += ["fit_seconds", "predict_seconds", "peak_rss_mb", "runs", "ok", "failed", "timeout"]
+    header += ["fit_seconds", "predict_seconds", "peak_rss_mb", "runs", "ok", "failed", "skipped", "timeout"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -181,7 +186,16 @@ def leaderboard_csv(board: Leaderboard) -> str:
         row = [r["dataset"], r["model"], r["role"], o["rank"], o["score"], r["rank"], r["score"]]
         for m in board.metrics:
             row += [r["metrics"][m]["mean"], r["metrics"][m]["std"], r["scaled"][m]]
-        row += [r["fit_seconds"], r["predict_seconds"], r["peak_rss_mb"], r["runs"], r["ok"], r["failed"], r["timeout"]]
+        row += [
+            r["fit_seconds"],
+            r["predict_seconds"],
+            r["peak_rss_mb"],
+            r["runs"],
+            r["ok"],
+            r["failed"],
+            r["skipped"],
+            r["timeout"],
+        ]
         writer.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
 
@@ -378,7 +392,7 @@ def summary_table(board: Leaderboard, title: str = "leaderboard"):
             row = board.row(board.datasets[0], o["model"])
             cells += [mean_pm_std(row["metrics"][m]) for m in board.metrics]
         status = _status(o)
-        if o["failed"] or o["timeout"]:
+        if o["failed"] or o.get("skipped") or o["timeout"]:
             status = f"[red]{status}[/]"
         cells += [_seconds(o["fit_seconds"]), status]
         table.add_row(*cells, style="dim" if o["role"] == "control" else None)

@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..data.splits import Split, make_splits
-from ..errors import ProtocolError
+from ..errors import ProtocolError, ResourceError
 from ..fileio import write_json
 from ..protocols import capability
 from ..seeding import seed_everything
@@ -312,8 +312,9 @@ def checked_markers(ranked: Any, model: str) -> dict[str, list[str]]:
 
 
 def failure(exc: BaseException) -> dict[str, Any]:
+    """The record of a run that raised; one refused before it started (too large for memory) is skipped."""
     return {
-        "status": "failed",
+        "status": "skipped" if isinstance(exc, ResourceError) else "failed",
         "error": f"{type(exc).__name__}: {exc}",
         "traceback": "".join(traceback.format_exception(exc)),
     }
@@ -398,7 +399,7 @@ def _log_tail(log_file: Path) -> str | None:
 
 
 def run_isolated(job: Job, plan: Plan, timeout: float | None, logs_dir: Path) -> dict[str, Any]:
-    """Run ``job`` in a forked child and return its result fields (status ok, failed or timeout)."""
+    """Run ``job`` in a forked child and return its result fields (status ok, failed, skipped or timeout)."""
     logs_dir.mkdir(parents=True, exist_ok=True)
     log_file = logs_dir / job.path.with_suffix(".log").name
     result_file = job.path.with_name(f".{job.path.stem}.result.json")

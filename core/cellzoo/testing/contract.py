@@ -679,6 +679,41 @@ def check_verify(case: ContractCase) -> None:
     assert report.passed, report.summary()
 
 
+def _training_modules(model) -> list[str]:
+    """Names of the torch modules reachable from ``model``'s attributes that are in training mode."""
+    found = []
+    for attr, value in vars(model).items():
+        values = value.items() if isinstance(value, Mapping) else [("", value)]
+        for key, obj in values:
+            modules = getattr(obj, "named_modules", None)
+            if not callable(modules) or not hasattr(obj, "training"):
+                continue
+            where = f"{attr}[{key!r}]" if key else attr
+            found += [f"{where}.{name}".rstrip(".") for name, m in modules() if m.training]
+    return found
+
+
+def check_repeatable_output(case: ContractCase) -> None:
+    """Two calls on one fitted model give identical outputs and leave its networks in eval mode.
+
+    A network left in training mode keeps its dropout (scANNA's gene masking) and BatchNorm
+    statistics live, so a later direct use of it gives other numbers each time. For a model with
+    ``explain`` it is called too, and must leave the networks as it found them.
+    """
+    model = case.fitted()
+    query = case.output_data()
+    first = case.result(model, query)
+    left = _training_modules(model)
+    assert not left, f"after fit and one call these modules are in training mode: {', '.join(left[:5])}"
+    second = case.result(model, query)
+    assert_same(case, first, second, "two calls on one fitted model", atol=0.0)
+    explain = getattr(model, "explain", None)
+    if callable(explain) and case.scoring == "supervised":
+        np.testing.assert_array_equal(explain(query), explain(query), err_msg="two explain calls differ")
+        left = _training_modules(model)
+        assert not left, f"after explain these modules are in training mode: {', '.join(left[:5])}"
+
+
 CHECKS: dict[str, Callable[[ContractCase], None]] = {
     "spec": check_spec,
     "fit_predict": check_fit_predict,
@@ -689,6 +724,7 @@ CHECKS: dict[str, Callable[[ContractCase], None]] = {
     "annotate_writes": check_annotate_writes,
     "input_contract": check_input_contract,
     "determinism": check_determinism,
+    "repeatable_output": check_repeatable_output,
     "strict_state": check_strict_state,
     "round_trip": check_round_trip,
     "verify": check_verify,

@@ -50,6 +50,9 @@ class Actinn(TorchAnnotator):
         self._check_fitted()
         return ActinnExport(self.net, self._kept_index(), len(self.manifest.genes), self.config.scale_to).cpu().eval()
 
+    def build_net(self, n_genes: int, n_classes: int) -> ActinnNet:
+        return ActinnNet(n_genes, n_classes, self.config.hidden)
+
     # -- training -----------------------------------------------------------------------------
     def _fit(self, X, y: np.ndarray) -> None:
         from cellzoo.training import seed_everything
@@ -61,7 +64,7 @@ class Actinn(TorchAnnotator):
         mask = gene_filter(features, cfg.gene_percentiles)
         self.kept_genes = tuple(np.asarray(self.manifest.genes, dtype=object)[mask])
         features = features[:, np.flatnonzero(mask)]
-        self.net = ActinnNet(int(mask.sum()), len(self.classes), cfg.hidden)
+        self.net = self.build_net(int(mask.sum()), len(self.classes))
 
         self.train_net(features, y, desc="actinn")
 
@@ -103,4 +106,15 @@ class Actinn(TorchAnnotator):
                 "the artifact is damaged"
             )
         self.kept_genes = tuple(kept)
-        self.net = ActinnNet(len(kept), len(self.classes), self.config.hidden).eval()
+        self.net = self.build_net(len(kept), len(self.classes)).eval()
+
+
+class ActinnIG(Actinn):
+    """ACTINN as a marker ranker (``actinn_ig``): integrated gradients against the other classes' mean cell.
+
+    ACTINN rescales every cell to the same total, so the path from the all-zero cell is one cell
+    after rescaling and explains nothing; the class-contrastive baseline is the one that works.
+    """
+
+    def markers(self, adata, label_key: str, n: int = 25) -> dict[str, list[str]]:
+        return self.attribution_markers(adata, label_key, n, method="integrated_gradients", baseline="others")

@@ -37,5 +37,21 @@ def cellzoo_models():
             citation=CITATION,
             exportable=True,
             tags=("mlp", "classifier", "torch"),
-        )
+        ),
+        ModelSpec(
+            name="actinn_ig",
+            task="markers",
+            builder="cellzoo_actinn.model:ActinnIG",
+            config=ActinnConfig,
+            summary=(
+                "ACTINN markers: integrated gradients of log p(class) against the other classes' mean cell, "
+                "averaged over each class's cells."
+            ),
+            role="baseline",
+            paper="https://doi.org/10.1093/bioinformatics/btz592",
+            license="MIT",
+            authors=("Feiyang Ma", "Matteo Pellegrini"),
+            citation=CITATION,
+            tags=("mlp", "attribution", "markers", "torch"),
+        ),
     ]

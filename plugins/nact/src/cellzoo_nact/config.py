@@ -10,7 +10,8 @@ from cellzoo_scanna import ScannaConfig
 
 PREPROCESS = ("scale", "zheng17", "none")
 CLUSTERING = ("auto", "leiden", "louvain")
-MARKER_METHODS = ("attention", "tfidf")
+#: scANNA's attention rankings and its attribution rankings (cellzoo_scanna.model.ATTRIBUTION_RANKINGS)
+MARKER_METHODS = ("attention", "tfidf", "ig", "ig_zeros", "grad_input")
 
 
 @dataclass(frozen=True)

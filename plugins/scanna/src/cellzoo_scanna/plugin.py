@@ -57,4 +57,32 @@ def cellzoo_models():
             tags=("attention", "markers", "torch"),
             **_COMMON,
         ),
+        # rankings from the network's gene attributions (cellzoo.attribution), not from α
+        ModelSpec(
+            name="scanna_ig",
+            task="markers",
+            builder="cellzoo_scanna.model:ScannaIG",
+            summary=(
+                "scANNA markers: integrated gradients of log p(class) against the other classes' mean cell, "
+                "averaged over each class's cells."
+            ),
+            tags=("attribution", "markers", "torch"),
+            **_COMMON,
+        ),
+        ModelSpec(
+            name="scanna_ig_zeros",
+            task="markers",
+            builder="cellzoo_scanna.model:ScannaIGZeros",
+            summary="scANNA markers: integrated gradients of log p(class) from the all-zero cell, averaged per class.",
+            tags=("attribution", "markers", "torch"),
+            **_COMMON,
+        ),
+        ModelSpec(
+            name="scanna_grad_input",
+            task="markers",
+            builder="cellzoo_scanna.model:ScannaGradInput",
+            summary="scANNA markers: gradient × input of log p(class), averaged over each class's cells.",
+            tags=("attribution", "markers", "torch"),
+            **_COMMON,
+        ),
     ]
