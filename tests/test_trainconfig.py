@@ -114,15 +114,15 @@ PLUGIN_DEFAULTS = {
     "cellzoo_scanna:ScannaConfig": {
         "seed": 12345, "epochs": 50, "batch_size": 128, "lr": 0.0001, "betas": (0.9, 0.999), "eps": 1e-08,
         "weight_decay": 0.0, "ffn_width": 128, "masking_fraction": 0.5, "min_steps": 2000, "val_fraction": 0.1,
-        "min_val_cells": 256, "patience": 10, "min_delta": 0.0, "monitor": "loss", "input_state": "log1p_norm",
-        "device": "auto",
+        "min_val_cells": 256, "patience": 10, "min_delta": 0.0, "monitor": "loss", "n_top_genes": 5000,
+        "input_state": "log1p_norm", "device": "auto",
     },
     "cellzoo_nact:NactConfig": {
         "seed": 0, "preprocess": "scale", "n_pcs": 50, "n_neighbors": 15, "resolution": 1.0, "clustering": "auto",
         "epochs": 50, "batch_size": 128, "lr": 0.0001, "betas": (0.9, 0.999), "eps": 1e-08, "weight_decay": 0.0,
         "ffn_width": 128, "masking_fraction": 0.5, "min_steps": 2000, "val_fraction": 0.1, "min_val_cells": 256,
-        "patience": 10, "min_delta": 0.0, "monitor": "loss", "input_state": "log1p_norm", "device": "auto",
-        "n_markers": 25, "marker_method": "attention", "marker_table": None, "min_score": 0.0,
+        "patience": 10, "min_delta": 0.0, "monitor": "loss", "n_top_genes": 5000, "input_state": "log1p_norm",
+        "device": "auto", "n_markers": 25, "marker_method": "attention", "marker_table": None, "min_score": 0.0,
     },
 }  # fmt: skip
 
