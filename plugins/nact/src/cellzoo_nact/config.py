@@ -10,8 +10,8 @@ from cellzoo_scanna import ScannaConfig
 
 PREPROCESS = ("scale", "zheng17", "none")
 CLUSTERING = ("auto", "leiden", "louvain")
-#: scANNA's attention rankings and its attribution rankings (cellzoo_scanna.model.ATTRIBUTION_RANKINGS)
-MARKER_METHODS = ("attention", "tfidf", "ig", "ig_zeros", "grad_input")
+#: scANNA's attention, gene-score (γ) and attribution rankings (cellzoo_scanna.model)
+MARKER_METHODS = ("attention", "tfidf", "gamma", "gamma_contrast", "ig", "ig_zeros", "grad_input")
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,22 @@ def cellzoo_models():
             tags=("attention", "markers", "torch"),
             **_COMMON,
         ),
+        ModelSpec(
+            name="scanna_gamma",
+            task="markers",
+            builder="cellzoo_scanna.model:ScannaGamma",
+            summary="scANNA markers: the gene scores γ = α ⊙ x summed over each class's cells.",
+            tags=("attention", "markers", "torch"),
+            **_COMMON,
+        ),
+        ModelSpec(
+            name="scanna_gamma_contrast",
+            task="markers",
+            builder="cellzoo_scanna.model:ScannaGammaContrast",
+            summary="scANNA markers: the gene scores γ = α ⊙ x, their mean in the class over their mean elsewhere.",
+            tags=("attention", "markers", "torch"),
+            **_COMMON,
+        ),
         # rankings from the network's gene attributions (cellzoo.attribution), not from α
         ModelSpec(
             name="scanna_ig",
