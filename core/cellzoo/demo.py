@@ -520,6 +520,21 @@ def plan(names: Sequence[str] | None = None, steps: Sequence[Step] | None = None
     return [s for s in steps if s.name in wanted]
 
 
+def _single_threaded_torch() -> None:
+    """One torch thread in this process, before any step trains a model in it.
+
+    The bench step forks one process per run; a child that inherits a live OpenMP thread pool (started
+    by a multi-threaded matmul here, e.g. when `pull` builds the checkpoints) hangs in its first
+    parallel matmul. With one thread this process never starts that pool.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def run(
     names: Sequence[str] | None = None,
     *,
@@ -535,6 +550,7 @@ def run(
 
     console = console or default_console()
     selected = plan(names, steps)
+    _single_threaded_torch()
     results: list[StepResult] = []
     report = Path(report).resolve()
     report.mkdir(parents=True, exist_ok=True)
