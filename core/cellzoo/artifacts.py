@@ -53,6 +53,9 @@ _DTYPE_SIZES = {
     "I32": 4, "U32": 4, "F32": 4,
     "I64": 8, "U64": 8, "F64": 8, "C64": 8,
 }  # fmt: skip
+#: the keys of a safetensors header entry, all required and no others
+_ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
+_ENTRY_KEYS_TEXT = "dtype, shape and data_offsets"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,8 +543,9 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The validated JSON header of a safetensors file ({name: {dtype, shape, data_offsets}}).
 
     Checks, without trusting the file: the 8-byte little-endian header length N fits the file
-    (0 < N <= size - 8, N < 100 MB), the header is a JSON object, and every tensor's offsets lie
-    inside the data and agree with its dtype × shape. A pickle, a zip (``torch.save``), a
+    (0 < N <= size - 8, N < 100 MB), the header is a JSON object, every tensor's entry holds
+    exactly the keys dtype (a known name), shape (non-negative integers) and data_offsets (two
+    integers), and its offsets lie inside the data and agree with its dtype × shape. A pickle, a zip (``torch.save``), a
     truncated file or garbage gives an :class:`ArtifactError` naming the file and what it is.
     """
     path = Path(path)
@@ -570,15 +574,28 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, Any]:
             if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
                 _not_safetensors(path, head, "its __metadata__ is not a mapping of strings")
             continue
-        if not isinstance(entry, dict) or set(entry) < {"dtype", "shape", "data_offsets"}:
-            _not_safetensors(path, head, f"tensor {name!r} lacks dtype, shape or data_offsets")
+        if not isinstance(entry, dict):
+            _not_safetensors(
+                path, head, f"tensor {name!r} is a JSON {type(entry).__name__}, not an object of {_ENTRY_KEYS_TEXT}"
+            )
+        if set(entry) != _ENTRY_KEYS:
+            problems = []
+            if missing := sorted(_ENTRY_KEYS - set(entry)):
+                problems.append(f"lacks {', '.join(missing)}")
+            if extra := sorted(set(entry) - _ENTRY_KEYS):
+                problems.append(f"has the unknown key(s) {', '.join(map(repr, extra))}")
+            _not_safetensors(
+                path, head, f"tensor {name!r} {' and '.join(problems)} (an entry holds exactly {_ENTRY_KEYS_TEXT})"
+            )
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in _DTYPE_SIZES:
+        if not isinstance(dtype, str) or dtype not in _DTYPE_SIZES:
             _not_safetensors(path, head, f"tensor {name!r} has dtype {dtype!r}, which cellzoo does not read")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            _not_safetensors(path, head, f"tensor {name!r} has shape {shape!r}")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            _not_safetensors(path, head, f"tensor {name!r} has data_offsets {offsets!r}")
+        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+            _not_safetensors(path, head, f"tensor {name!r} has shape {shape!r} (a list of non-negative integers)")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
+            _not_safetensors(
+                path, head, f"tensor {name!r} has data_offsets {offsets!r} (a list [begin, end] of integers)"
+            )
         begin, end = offsets
         if not 0 <= begin <= end:
             _not_safetensors(path, head, f"tensor {name!r} has data_offsets {offsets!r}")
@@ -618,6 +635,11 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         return st_load(path.read_bytes())
     except SafetensorError as exc:
         raise ArtifactError(f"{path} could not be read as safetensors: {exc}") from exc
+
+
+def _is_int(value: Any) -> bool:
+    """A JSON integer (``true``/``false`` are not sizes, although Python counts bool as int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _not_safetensors(path: Path, head: bytes, reason: str) -> NoReturn:

@@ -93,3 +93,7 @@ class HubError(CellzooError):
 
 class BenchmarkError(CellzooError):
     """A benchmark suite that cannot run as written."""
+
+
+class OutputError(CellzooError, OSError):
+    """An output path that cannot be written (a missing or read-only folder), found before any work."""

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
@@ -26,6 +28,40 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def check_output_file(
+    path: str | os.PathLike[str],
+    *,
+    fix: str = "choose an output path in a folder you can write to",
+    create_parents: bool = False,
+) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if a file can be written there, else an :class:`OutputError`.
+
+    Checked before any work, so that a prediction does not run only to fail on its last step:
+    ``path`` is not a folder, its folder exists (with ``create_parents``, the nearest folder that
+    exists, as :func:`atomic_path` creates the rest) and that folder is writable — the temporary
+    file :func:`atomic_path` writes beside ``path`` is created there. ``fix`` ends the message.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; give the path of a file to write, or {fix}")
+    folder = path.parent
+    if create_parents:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+    if not folder.exists():
+        raise OutputError(
+            f"cannot write {path}: its folder {folder} does not exist; create it (mkdir -p {folder}) or {fix}"
+        )
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: {folder} is a file, not a folder; {fix}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"cannot write {path}: the folder {folder} is not writable (permission denied); {fix}, or make the "
+            f"folder writable (chmod u+w {folder})"
+        )
+    return path
 
 
 def _umask() -> int:

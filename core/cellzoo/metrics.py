@@ -62,7 +62,11 @@ def f1_median(y_true, prediction) -> float:
 
 
 def true_markers(adata) -> dict[str, list[str]] | None:
-    """The markers a dataset declares (``uns["cellzoo"]["markers"]``), as ``{class: [gene, ...]}``; None if none."""
+    """The markers a dataset declares (``uns["cellzoo"]["markers"]``), as ``{class: [gene, ...]}``; None if none.
+
+    A gene declared twice for a class is kept once, at its first place (the ``true_markers``
+    control returns this list as its ranking, and a ranking names each gene once).
+    """
     meta = adata.uns.get("cellzoo")
     markers = meta.get("markers") if isinstance(meta, Mapping) else None
     if markers is None:
@@ -71,7 +75,10 @@ def true_markers(adata) -> dict[str, list[str]] | None:
         raise InputError(
             f'uns["cellzoo"]["markers"] must map each class to its marker genes, got {type(markers).__name__}'
         )
-    return {str(c): [str(g) for g in np.atleast_1d(np.asarray(genes)).tolist()] for c, genes in markers.items()}
+    return {
+        str(c): list(dict.fromkeys(str(g) for g in np.atleast_1d(np.asarray(genes)).tolist()))
+        for c, genes in markers.items()
+    }
 
 
 def precision_at_k_per_class(
@@ -79,9 +86,11 @@ def precision_at_k_per_class(
 ) -> dict[str, float]:
     """For each class present in both mappings: the share of its first ``k`` ranked genes that are true markers.
 
-    The denominator is ``k`` even when a class lists fewer than ``k`` genes (an empty slot is a
-    miss), so a method cannot score well by returning short lists. Classes are matched by name
-    (as strings); classes only one side has are left out.
+    A ranking names each gene once: repeats are dropped, keeping each gene's first (best) place,
+    before the top ``k`` are taken, so a gene listed twice counts once. The denominator is ``k``
+    even when a class lists fewer than ``k`` distinct genes (an empty slot is a miss), so a method
+    cannot score well by returning short or repeated lists. Classes are matched by name (as
+    strings); classes only one side has are left out.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InputError(f"k={k!r} must be a positive integer (how many top genes per class to score)")
@@ -99,7 +108,7 @@ def precision_at_k_per_class(
             continue
         if isinstance(genes, str):
             raise InputError(f"ranked[{cls!r}] is the string {genes!r}; give a list of gene names")
-        top = [str(g) for g in list(genes)[:k]]
+        top = list(dict.fromkeys(str(g) for g in genes))[:k]  # first occurrences, in rank order
         out[cls] = sum(g in truth[cls] for g in top) / k
     return out
 
@@ -109,6 +118,7 @@ def marker_precision_at_k(
 ) -> float:
     """Mean over the classes both sides name of :func:`precision_at_k_per_class`.
 
+    A gene a ranking repeats counts once (its first place); see :func:`precision_at_k_per_class`.
     No shared class is an error: it usually means the class names of the two sides differ.
     """
     per_class = precision_at_k_per_class(true_markers, ranked, k)

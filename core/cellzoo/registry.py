@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import numbers
+import operator
+import types
+import typing
 from typing import Any
 
 from .errors import ConfigError, UnknownNameError
@@ -108,12 +112,69 @@ def make_config(spec: ModelSpec | LossWeightingSpec, overrides: dict[str, Any] |
         raise ConfigError(
             f"{what} {spec.name!r} has no config key {', '.join(hints)}; valid keys: {', '.join(sorted(fields))}"
         )
+    problems = _value_problems(spec.config, fields, overrides)
+    if problems:
+        raise ConfigError(f"invalid configuration for {what} {spec.name!r}: {'; '.join(problems)}")
     try:
         if base is not None:
             return dataclasses.replace(base, **overrides)
         return spec.config(**overrides)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid configuration for {what} {spec.name!r}: {exc}") from exc
+
+
+def _numeric_kinds(annotation: Any) -> tuple[frozenset[type], bool] | None:
+    """For a field declared ``int``, ``float`` (or a union of them, optionally with None): the
+    numeric types it takes and whether it takes None; None for any other declaration."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    members = typing.get_args(annotation) if union else (annotation,)
+    kinds = frozenset(m for m in members if m is not type(None))
+    if not kinds or not kinds <= {int, float}:
+        return None
+    return kinds, type(None) in members
+
+
+def _is_integer(value: Any) -> bool:
+    # ints and numpy integers; not bools, not floats (a float for an integer field is a mistake to report)
+    if isinstance(value, bool):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _value_problems(config_type: type, fields: dict[str, dataclasses.Field], overrides: dict[str, Any]) -> list[str]:
+    """A problem for each override of a numeric field (declared ``int`` or ``float``) that is not of that type.
+
+    An integer field takes integers only (2.5 and 2.0 are refused, as is ``True``); a float field
+    takes any real number. The field's own default is always accepted. Fields of other types are
+    the config class's to check.
+    """
+    try:
+        hints = typing.get_type_hints(config_type)
+    except Exception:  # an annotation that does not resolve: leave the checks to the class
+        return []
+    problems = []
+    for key, value in overrides.items():
+        numeric = _numeric_kinds(hints.get(key))
+        if numeric is None or value is fields[key].default:
+            continue
+        kinds, takes_none = numeric
+        if value is None and takes_none:
+            continue
+        if _is_integer(value):
+            continue
+        if float in kinds and isinstance(value, numbers.Real) and not isinstance(value, bool):
+            continue
+        expected = "an integer (int)" if kinds == {int} else "a number (float)"
+        if takes_none:
+            expected += " or null"
+        got = "text" if isinstance(value, str) else f"a {type(value).__name__}"
+        hint = " that is not a whole number" if isinstance(value, float) and not value.is_integer() else ""
+        problems.append(f"config key {key!r} takes {expected}, got {value!r} ({got}{hint})")
+    return problems
 
 
 def config_from_json(spec: ModelSpec, data: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ import difflib
 import fnmatch
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,14 @@ from .suite import DatasetEntry, SplitRule, Suite
 
 if TYPE_CHECKING:
     import anndata
+
+
+#: scorings whose runs compare predictions or rankings with the label column: one class cannot be scored
+LABELLED_SCORINGS = ("supervised", "unsupervised", "markers")
+
+
+class SmallClassWarning(UserWarning):
+    """A class of a dataset has too few cells to be in every test fold: it trains, but is never scored."""
 
 
 @dataclass(frozen=True)
@@ -343,6 +352,7 @@ def _load_dataset(
             "drop them (adata = adata[adata.obs[key].notna()]) and save the file again"
         )
     labels = column.astype(str).to_numpy()
+    _check_classes(entry.display_name, label_key, labels, rule, task)
     batch_key = None
     if rule.kind == "by_batch":
         batch_key = rule.batch_key or entry.batch_key or (spec.batch_key if spec is not None else None)
@@ -373,6 +383,40 @@ def _load_dataset(
         label_columns=label_columns(adata.obs, label_key, labels),
         markers=markers,
     )
+
+
+def _check_classes(name: str, label_key: str, labels: np.ndarray, rule: SplitRule, task: TaskSpec | None) -> None:
+    """Refuse a label column with a single class; warn about classes too small for the split.
+
+    Every run of a task scored against the labels would score the same degenerate number on
+    one class (a leaderboard of zeros, or of ones), so the suite is refused before any run. A
+    class with fewer cells than folds (fewer than two for a holdout split) is kept in training
+    and never tested, which :func:`cellzoo.data.splits.make_splits` records; the warning says so.
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    scoring = task.scoring if task is not None else "supervised"
+    if scoring in LABELLED_SCORINGS and classes.size < 2:
+        only = f"{str(classes[0])!r} (all {labels.size} cells)" if classes.size else "none (no cells)"
+        raise BenchmarkError(
+            f"dataset {name!r}: its label column obs[{label_key!r}] holds one class only, {only}; task "
+            f"{task.name if task is not None else 'annotate'!r} needs at least two classes to score. "
+            "Set label_key (--label-key) to a column with several cell types, or add cells of other types"
+        )
+    minimum = rule.folds if rule.kind == "stratified_kfold" else 2 if rule.kind == "holdout" else 0
+    small = [(str(c), int(n)) for c, n in zip(classes, counts, strict=True) if n < minimum]
+    if scoring in LABELLED_SCORINGS and small:
+        shown = ", ".join(f"{c!r} ({n} cell{'s' * (n != 1)})" for c, n in small)
+        if rule.kind == "stratified_kfold":
+            need, fix = f"fewer cells than the {rule.folds} folds", "use fewer folds (--folds)"
+        else:
+            need, fix = "a single cell, which a holdout split cannot test", "add cells"
+        warnings.warn(
+            f"dataset {name!r}: class(es) of obs[{label_key!r}] with {need}: {shown}; their cells are in every "
+            f"training set and no test set, so they are never scored. To score them, {fix} or merge them with "
+            "another class",
+            SmallClassWarning,
+            stacklevel=2,
+        )
 
 
 def build_plan(suite: Suite) -> Plan:

@@ -298,7 +298,11 @@ def _metric_scales(name: str) -> list[int]:
 
 
 def checked_markers(ranked: Any, model: str) -> dict[str, list[str]]:
-    """A ranker's markers as ``{class: [gene, ...]}`` (at most :data:`MARKERS_PER_CLASS` each), or a clear error."""
+    """A ranker's markers as ``{class: [gene, ...]}`` (at most :data:`MARKERS_PER_CLASS` each), or a clear error.
+
+    A ranking that names a gene twice for one class is refused: precision@k would count the
+    repeat only once, and a ranking is an order of distinct genes.
+    """
     if not isinstance(ranked, Mapping):
         raise ProtocolError(
             f"model {model!r} returned {type(ranked).__name__} from markers(); it must return {{class: [gene, ...]}}"
@@ -307,7 +311,16 @@ def checked_markers(ranked: Any, model: str) -> dict[str, list[str]]:
     for cls, genes in ranked.items():
         if isinstance(genes, str) or not isinstance(genes, Iterable):
             raise ProtocolError(f"model {model!r}: markers()[{cls!r}] is {genes!r}, not a list of gene names")
-        out[str(cls)] = [str(g) for g in genes][:MARKERS_PER_CLASS]
+        names = [str(g) for g in genes]
+        first: dict[str, int] = {}
+        for place, gene in enumerate(names, start=1):
+            if gene in first:
+                raise ProtocolError(
+                    f"model {model!r}: markers()[{str(cls)!r}] lists gene {gene!r} twice (at ranks {first[gene]} "
+                    f"and {place}); a ranking must name each gene once"
+                )
+            first[gene] = place
+        out[str(cls)] = names[:MARKERS_PER_CLASS]
     return out
 
 

@@ -148,6 +148,18 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing output.")
+#: ``predict`` and ``run`` read the query's gene names from ``var_names`` or from this column of ``var``
+gene_column_option = click.option(
+    "--gene-column", default=None, help="Column of var holding the gene names [default: var_names]."
+)
+
+
+def check_output_path(path: Any) -> Any:
+    """Refuse ``-o PATH`` before any model or data is loaded unless a file can be written there
+    (its folder exists and is writable); returns the path."""
+    from ..fileio import check_output_file
+
+    return check_output_file(path, fix="choose another -o in a folder you can write to")
 
 
 def echo_json(obj: Any) -> None:

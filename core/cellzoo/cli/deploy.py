@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ._app import CliError, console, echo_json, json_option, overwrite_option
+from ._app import CliError, check_output_path, console, echo_json, gene_column_option, json_option, overwrite_option
 
 DEVICE_CHOICES = ("cpu", "cuda", "tensorrt", "auto")
 
@@ -188,7 +188,7 @@ def _cached_export(name: str, out: Any) -> Path:
     default=None,
     help="The model's classes, one per line (for an ONNX file that is not a cellzoo export).",
 )
-@click.option("--gene-column", default=None, help="Column of var holding the gene names [default: var_names].")
+@gene_column_option
 @click.option(
     "--min-overlap",
     type=click.FloatRange(0.0, 1.0),
@@ -232,6 +232,7 @@ def run_command(
     out = console(stderr=as_json)
     if out_path.exists() and not overwrite:
         raise FileExistsError(17, "Output exists (pass --overwrite to replace it)", str(out_path))
+    check_output_path(out_path)
     path = _onnx_path(model, out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..paths import looks_like_path
-from ._app import console, echo_json, json_option, overwrite_option
+from ._app import check_output_path, console, echo_json, gene_column_option, json_option, overwrite_option
 
 # -- train ---------------------------------------------------------------------------------------
 
@@ -217,8 +217,15 @@ def _require_predictor(model: Any, source: str) -> None:
     help="Smallest share of the model's genes that DATA must have, 0-1 [default: the model's own].",
 )
 @click.option("--chunk-size", type=click.IntRange(1), default=None, help="Cells per chunk [default: ~32 MiB of input].")
+@gene_column_option
 def predict_command(
-    model_name: str, data: Path, out_path: Path, overwrite: bool, min_overlap: float | None, chunk_size: int | None
+    model_name: str,
+    data: Path,
+    out_path: Path,
+    overwrite: bool,
+    min_overlap: float | None,
+    chunk_size: int | None,
+    gene_column: str | None,
 ) -> None:
     """Annotate the cells of DATA.h5ad with MODEL; write OUT.h5ad.
 
@@ -226,6 +233,7 @@ def predict_command(
     obs["cellzoo_<model>_label"], probabilities to obsm["cellzoo_<model>_proba"]; a discover
     model (N-ACT) also writes obs["cellzoo_<model>_cluster"] and its markers to uns. DATA is
     streamed in chunks and OUT is a copy of it with the results added (X is not rewritten).
+    The genes are matched by var_names, or by the var column --gene-column names (as `cellzoo run`).
     """
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -242,6 +250,7 @@ def predict_command(
         )
     if out_path.exists() and not overwrite:
         raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it or choose another -o")
+    check_output_path(out_path)
 
     model = cellzoo.load(model_name)
     _require_predictor(model, model_name)
@@ -257,11 +266,12 @@ def predict_command(
         with progress:
             task = progress.add_task("cells", total=None)
             run = predict_h5ad(model, data, out_path, overwrite=overwrite, chunk_size=chunk_size,
+                               gene_column=gene_column,
                                on_chunk=lambda done, total: progress.update(task, completed=done, total=total))  # fmt: skip
         labels, n_cells = run.labels, run.n_cells
         written = [f"{attr}[{key!r}]" for attr, key in run.keys.values()]
     else:  # a model with its own predict (discover models, controls): in memory, then written in place
-        result, adata, keys = predict_h5ad_whole(model, data, out_path, overwrite=overwrite)
+        result, adata, keys = predict_h5ad_whole(model, data, out_path, overwrite=overwrite, gene_column=gene_column)
         labels, n_cells = result.labels, adata.n_obs
         written = [f"{attr}[{key!r}]" for attr, key in keys]
     seconds = time.perf_counter() - t0
@@ -358,8 +368,7 @@ def sample_command(
     out = console()
     if out_path.exists() and not overwrite:
         raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it or choose another -o")
-    if not out_path.parent.exists():
-        raise FileNotFoundError(f"the folder of {out_path} does not exist; create it or choose another -o")
+    check_output_path(out_path)
     onnx_file = _onnx_file(model_name)
     t0 = time.perf_counter()
     if onnx_file is not None:
@@ -439,8 +448,7 @@ def upscale_command(
     out = console()
     if out_path.exists() and not overwrite:
         raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it or choose another -o")
-    if not out_path.parent.exists():
-        raise FileNotFoundError(f"the folder of {out_path} does not exist; create it or choose another -o")
+    check_output_path(out_path)
     if out_path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise click.UsageError(f"-o {out_path}: write a .png or .tif file")
     image = read_image(image_path)

@@ -159,16 +159,23 @@ def h5_reader(elem: Any, where: str, path: Path) -> tuple[tuple[int, int], Calla
     return tuple(matrix.shape), lambda a, b: matrix[a:b]
 
 
-def _h5_var_names(group: Any, gene_column: str | None, path: Path, where: str) -> list[str]:
-    from anndata.io import read_elem
+def var_gene_names(var: Any, gene_column: str | None, where: str) -> list[str]:
+    """The gene names of a ``var`` table: its index, or its column ``gene_column`` (``--gene-column``).
 
-    var = read_elem(group)
+    ``where`` names the table in the error for a column it does not have (``"var of data.h5ad"``).
+    """
     if gene_column is None:
         return [str(v) for v in var.index]
     if gene_column not in var.columns:
         cols = ", ".join(map(str, var.columns[:20])) or "(none)"
-        raise InputError(f"{path}: --gene-column {gene_column!r} is not a column of {where} (columns: {cols})")
+        raise InputError(f"--gene-column {gene_column!r} is not a column of {where} (columns: {cols})")
     return [str(v) for v in var[gene_column]]
+
+
+def _h5_var_names(group: Any, gene_column: str | None, path: Path, where: str) -> list[str]:
+    from anndata.io import read_elem
+
+    return var_gene_names(read_elem(group), gene_column, f"{where} of {path}")
 
 
 def h5_sources(
@@ -237,12 +244,7 @@ def memory_sources(adata: anndata.AnnData, gene_column: str | None = None, raw: 
     """
 
     def names(var: Any, where: str) -> list[str]:
-        if gene_column is None:
-            return [str(v) for v in var.index]
-        if gene_column not in var.columns:
-            cols = ", ".join(map(str, var.columns[:20])) or "(none)"
-            raise InputError(f"--gene-column {gene_column!r} is not a column of {where} (columns: {cols})")
-        return [str(v) for v in var[gene_column]]
+        return var_gene_names(var, gene_column, where)
 
     X = _indexable(adata.X)
     meta = adata.uns.get("cellzoo")

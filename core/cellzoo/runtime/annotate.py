@@ -62,7 +62,7 @@ from ..data.stream import (
     run_chunks,
 )
 from ..errors import ConfigError, InputError, ProtocolError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, check_output_file
 from .session import Session
 
 if TYPE_CHECKING:
@@ -190,7 +190,11 @@ def _session(session: Session | str | os.PathLike[str]) -> Session:
 
 
 def check_paths(data: Any, out_path: str | os.PathLike[str], overwrite: bool, what: str) -> tuple[Path, Path]:
-    """``data`` (a path or a backed AnnData) and ``out_path`` as paths, with the errors both commands give."""
+    """``data`` (a path or a backed AnnData) and ``out_path`` as paths, with the errors both commands give.
+
+    ``out_path`` must be a new ``.h5ad`` (unless ``overwrite``) that can be written: its folder
+    (or the nearest one that exists; the rest is created) is writable, checked before any data is read.
+    """
     if not isinstance(data, (str, os.PathLike)):
         filename = getattr(data, "filename", None)
         if filename is None:
@@ -206,6 +210,7 @@ def check_paths(data: Any, out_path: str | os.PathLike[str], overwrite: bool, wh
         raise FileExistsError(17, "Output exists (pass overwrite=True / --overwrite to replace it)", str(out_path))
     if out_path.suffix != ".h5ad":
         raise ConfigError(f"the output {out_path} must end in .h5ad")
+    check_output_file(out_path, create_parents=True)
     return data, out_path
 
 

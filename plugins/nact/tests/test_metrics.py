@@ -61,5 +61,5 @@ def test_the_discover_task_is_registered_with_its_metrics_and_control():
     assert task.controls == ("random_clusters", "true_clusters")
     assert set(cellzoo.list_metrics(task="discover")) == {"ari", "nmi", "name_accuracy"}
     assert cellzoo.get_metric("nmi") is nmi
-    assert cellzoo.list_models(task="discover") == ["nact", "random_clusters", "true_clusters"]
+    assert cellzoo.list_models(task="discover") == ["leiden_wilcoxon", "nact", "random_clusters", "true_clusters"]
     assert "splat" in cellzoo.list_datasets(task="discover")

@@ -9,7 +9,8 @@ cluster's genes by attention and name the cluster from a marker table::
     adata.obs[["cellzoo_nact_cluster", "cellzoo_nact_label"]]
 
 Public names (lazy, so importing the package or its hooks never imports torch or scanpy):
-:class:`Nact`, :class:`NactConfig`, :class:`Discovery`, :class:`MarkerTable`, the metrics
+:class:`Nact`, :class:`NactConfig`, the classical baseline :class:`LeidenWilcoxon`, their base
+:class:`ClusterDiscoverer`, :class:`Discovery`, :class:`MarkerTable`, the metrics
 :func:`ari`, :func:`nmi`, :func:`name_accuracy`, and the :class:`RandomClusters` control.
 """
 
@@ -22,6 +23,9 @@ __version__ = "0.1.0"
 _API = {
     "Nact": "model",
     "NactConfig": "config",
+    "LeidenWilcoxon": "baseline",
+    "LeidenWilcoxonConfig": "config",
+    "ClusterDiscoverer": "discoverer",
     "Discovery": "discovery",
     "MarkerTable": "naming",
     "name_clusters": "naming",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from cellzoo import MetricSpec, ModelSpec, TaskSpec, hookimpl
 
-from .config import NactConfig, RandomClustersConfig
+from .config import LeidenWilcoxonConfig, NactConfig, RandomClustersConfig
 
 CITATION = """@article{heydari2022nact,
   title   = {N-ACT: An Interpretable Deep Learning Model for Automatic Cell Type and Salient Gene Identification},
@@ -39,6 +39,20 @@ def cellzoo_models():
             citation=CITATION,
             exportable=True,
             tags=("attention", "unsupervised", "clustering", "markers", "torch"),
+        ),
+        ModelSpec(
+            name="leiden_wilcoxon",
+            task="discover",
+            builder="cellzoo_nact.baseline:LeidenWilcoxon",
+            config=LeidenWilcoxonConfig,
+            summary=(
+                "Classical discover baseline: N-ACT's Leiden clustering, Wilcoxon rank-sum markers per cluster "
+                "(scanpy), the same naming table and rule; new cells go to the nearest cluster centroid."
+            ),
+            role="baseline",
+            license="MIT",
+            authors=("cellzoo developers",),
+            tags=("clustering", "markers", "wilcoxon", "classical"),
         ),
         ModelSpec(
             name="random_clusters",
