@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
-SUITES  := annotate-pbmc68k annotate-splat markers discover generate-splat upscale
+SUITES  := annotate-pbmc68k annotate-splat annotate-splat-large-recipe markers markers-attribution discover discover-nact-markers generate-splat upscale
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
