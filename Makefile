@@ -13,7 +13,7 @@ STAMP   := $(VENV)/.cellzoo-installed
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[torch,onnx,test]" $(foreach p,$(PLUGINS),-e $(p))
+	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[torch,onnx,test,dask]" $(foreach p,$(PLUGINS),-e $(p))
 	touch $@
 
 install: $(STAMP)

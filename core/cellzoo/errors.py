@@ -97,3 +97,7 @@ class BenchmarkError(CellzooError):
 
 class OutputError(CellzooError, OSError):
     """An output path that cannot be written (a missing or read-only folder), found before any work."""
+
+
+class ClusterError(CellzooError):
+    """A Dask cluster that cannot be used (unreachable, workers unlike this process) or a chunk that failed there."""

@@ -194,8 +194,8 @@ class Annotator(ZooModel):
         """
         from .data.stream import ArrayResults
 
-        results, codes = self._run_pipeline(adata, ("proba",), solution, lambda w: ArrayResults(adata.n_obs, w))
-        labels = np.asarray(self.classes, dtype=object)[codes]
+        results, done = self._run_pipeline(adata, ("proba",), solution, lambda w: ArrayResults(adata.n_obs, w))
+        labels = np.asarray(self.classes, dtype=object)[done.codes]
         return Annotation(labels=labels, classes=self.classes, proba=results.arrays["proba"])
 
     def annotate(
@@ -208,17 +208,17 @@ class Annotator(ZooModel):
         the class names to ``uns`` (keys: :func:`cellzoo.data.stream.result_keys`). A model whose
         outputs are per cell runs in chunks of ``chunk_size`` cells (default: about 32 MiB of input).
         """
-        from .data.stream import MemoryResults, labels_of_codes, result_keys
+        from .data.stream import MemoryResults, finish_run, result_keys
 
         outputs = tuple(outputs)
         keys = result_keys(self.name, outputs)
-        results, codes = self._run_pipeline(
+        results, done = self._run_pipeline(
             adata, outputs, None, lambda widths: MemoryResults(adata, keys, widths), chunk_size
         )
         extras: dict[str, Any] = {"classes": list(self.classes)}
         if "attention" in outputs:
             extras["attention_genes"] = np.asarray(self.manifest.genes, dtype=object)
-        results.finish(labels_of_codes(codes, self.classes), extras)
+        finish_run(results, done, self.classes, extras, keys)
         return adata
 
     def prediction_backend(self, outputs: Sequence[str] = ("proba",), solution: np.ndarray | None = None) -> Any:
@@ -245,11 +245,13 @@ class Annotator(ZooModel):
         solution: Any,
         make_results: Any,
         chunk_size: int | None = None,
-    ) -> tuple[Any, np.ndarray]:
-        """Run the pipeline on ``adata`` into ``make_results(widths)``; the results and each cell's class code."""
-        from .data.stream import ChunkPreparer, chunk_rows, memory_sources, plan, run_chunks
+    ) -> tuple[Any, Any]:
+        """Run the pipeline on ``adata`` into ``make_results(widths)``: the results and the
+        :class:`cellzoo.data.stream.ChunkRun` (each cell's class code, the cells without signal)."""
+        from .data.stream import ChunkPreparer, chunk_rows, memory_sources, plan, require_anndata, run_chunks
 
         self._check_fitted()
+        require_anndata(adata, f"model {self.name!r}")
         if adata.n_obs == 0:
             raise InputError("the AnnData has 0 cells; there is nothing to annotate")
         backend = self.prediction_backend(outputs, solution)
@@ -262,7 +264,7 @@ class Annotator(ZooModel):
         prepare = ChunkPreparer(source, decided.state, decided.contract, decided.alignment, "the AnnData",
                                 lambda rows: list(adata.obs_names[rows]), dense=backend.dense)  # fmt: skip
         results = make_results(self.output_widths(outputs))
-        return results, run_chunks(backend, source, prepare, results, list(outputs), chunk).codes
+        return results, run_chunks(backend, source, prepare, results, list(outputs), chunk)
 
     def output_widths(self, outputs: Sequence[str]) -> dict[str, int]:
         """Columns per cell of each output: one per class for ``proba``, one per gene for ``attention``."""

@@ -30,13 +30,15 @@ import numpy as np
 from .data.stream import (
     ChunkPreparer,
     chunk_rows,
+    finish_run,
     h5_cell_names,
     h5_members,
     h5_put,
     h5_remove,
     h5_sources,
-    labels_of_codes,
+    open_h5ad,
     plan,
+    read_h5ad_checked,
     result_key,
     result_keys,
     results_in_copy,
@@ -47,7 +49,7 @@ from .errors import InputError, ProtocolError
 from .fileio import atomic_path
 from .model import Annotator
 from .protocols import capability
-from .runtime.annotate import AnnotationRun, check_paths, open_h5ad, run_report
+from .runtime.annotate import AnnotationRun, check_paths, run_report
 
 __all__ = ["file_result_keys", "predict_h5ad", "predict_h5ad_whole", "streams"]
 
@@ -153,7 +155,7 @@ def predict_h5ad(
             results_in_copy(data, tmp, keys, source.n_obs, widths, chunk, clashes) as results,
         ):
             done = run_chunks(backend, source, prepare, results, chosen, chunk, prefetch, on_chunk)
-            results.finish(labels_of_codes(done.codes, model.classes), extras)
+            finish_run(results, done, model.classes, extras, keys)
     return _run_report(model, decided, keys, done, chunk, prefetch, t_start, results.copy_seconds, str(out_path))
 
 
@@ -172,11 +174,10 @@ def predict_h5ad_whole(
     as ``var_names`` (the file written keeps its own). Returns the result, the AnnData and the
     keys written.
     """
-    import anndata
     import h5py
 
     data, out_path = check_paths(data, out_path, overwrite, "predict_h5ad_whole")
-    adata = anndata.read_h5ad(data)
+    adata = read_h5ad_checked(data)  # the streaming reader's checks and messages for a file that is not an .h5ad
     if gene_column is not None:
         adata.var_names = var_gene_names(adata.var, gene_column, f"var of {data}")
     with open_h5ad(data) as f:

@@ -198,6 +198,13 @@ def _cached_export(name: str, out: Any) -> Path:
 @click.option(
     "--attention/--no-attention", default=True, help="Write per-cell attention (cells × genes) when the model has it."
 )
+@click.option(
+    "--dask",
+    "scheduler",
+    default=None,
+    metavar="local[:N]|ADDRESS",
+    help="Run the chunks on a Dask cluster: local (one worker per CPU), local:N, or a scheduler (tcp://host:8786).",
+)
 @overwrite_option
 @json_option
 def run_command(
@@ -213,6 +220,7 @@ def run_command(
     gene_column: str | None,
     min_overlap: float | None,
     attention: bool,
+    scheduler: str | None,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -220,7 +228,8 @@ def run_command(
 
     MODEL is an exported .onnx file (or its directory), or a model name (arch.tag,
     local-dir:PATH) to export first. DATA is streamed in chunks, so files larger than memory
-    work. Labels go to obs["cellzoo_<arch>_label"], probabilities and attention to
+    work; with --dask the chunks run on the workers of a Dask cluster, which must see DATA and
+    MODEL at the same paths. Labels go to obs["cellzoo_<arch>_label"], probabilities and attention to
     obsm["cellzoo_<arch>_proba" / "_attention"].
     """
     from rich.markup import escape
@@ -262,6 +271,7 @@ def run_command(
             min_overlap=min_overlap,
             gene_column=gene_column,
             on_chunk=lambda done, total: progress.update(task, completed=done, total=total),
+            dask=scheduler,
         )
     seconds = time.perf_counter() - t0
     if as_json:
@@ -274,7 +284,8 @@ def run_command(
     out.print(f"input: {escape(result.source)} ({escape(state)})", soft_wrap=True)
     out.print(
         f"annotated {result.n_cells:,} cells in {seconds:.2f} s ({result.n_cells / max(seconds, 1e-9):,.0f} cells/s; "
-        f"{result.infer_seconds:.2f} s in onnxruntime, chunks of {result.chunk_size:,})"
+        f"{result.infer_seconds:.2f} s in onnxruntime, chunks of {result.chunk_size:,}"
+        + (f", on {result.workers} Dask workers)" if scheduler else ")")
     )
     out.print(label_counts_table(result.labels))
     keys = [f"{attr}[{key!r}]" for what, (attr, key) in result.keys.items() if attr != "uns"]

@@ -17,6 +17,12 @@ Every prediction of an ``annotate`` model goes through :func:`run_chunks`:
    AnnData) or :class:`H5adResults` (in place, through h5py, into a copy of the ``.h5ad``: ``X``
    is never read whole nor rewritten). Their keys are spelled only in :func:`result_keys`.
 
+A cell whose prepared row holds no non-zero value — no counts, or none of the model's genes
+expressed — carries no information for the model: :func:`finish_run` labels it
+:data:`UNASSIGNED` (its probabilities are kept as computed), flags it in
+``obs["cellzoo_<model>_no_signal"]`` and warns with the count (:class:`NoSignalWarning`), whichever
+backend ran.
+
 A reader thread may prepare the next chunks while the backend runs the current one
 (:func:`prefetched`).
 """
@@ -28,6 +34,7 @@ import shutil
 import threading
 import time
 import types
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +62,16 @@ CSC_MAX_NNZ = 50_000_000
 #: per-cell outputs up to this size are held in memory while the input file is copied (overlapped)
 IN_MEMORY_RESULTS_BYTES = 256 * 2**20
 _DONE = object()
+#: the label of a cell that carries no information for the model (no counts, or none of its genes expressed)
+UNASSIGNED = "unassigned"
+
+
+class NoSignalWarning(UserWarning):
+    """Some cells express none of the model's genes: they are labelled ``"unassigned"``, not given a type."""
+
+
+class ReplacedResultsWarning(UserWarning):
+    """Annotating an AnnData replaced the results an earlier run had written into it."""
 
 
 def auto_chunk_size(*widths: int) -> int:
@@ -77,10 +94,15 @@ def result_key(model: str, what: str) -> str:
 def result_keys(arch: str, outputs: Sequence[str]) -> dict[str, tuple[str, str]]:
     """``{what: (AnnData attribute, key)}`` for the results of model ``arch`` with per-cell ``outputs``.
 
-    Labels go to ``obs``, every per-cell output (``proba``, ``attention``, …) to ``obsm``, the
+    Labels go to ``obs``, with the per-cell QC flag ``no_signal`` (the cells labelled
+    :data:`UNASSIGNED`), every per-cell output (``proba``, ``attention``, …) to ``obsm``, the
     class names (and the genes an attention matrix is over) to ``uns``.
     """
-    keys = {"label": ("obs", result_key(arch, "label")), "classes": ("uns", result_key(arch, "classes"))}
+    keys = {
+        "label": ("obs", result_key(arch, "label")),
+        "no_signal": ("obs", result_key(arch, "no_signal")),
+        "classes": ("uns", result_key(arch, "classes")),
+    }
     for name in outputs:
         keys[name] = ("obsm", result_key(arch, name))
         if name == "attention":
@@ -178,6 +200,79 @@ def _h5_var_names(group: Any, gene_column: str | None, path: Path, where: str) -
     return var_gene_names(read_elem(group), gene_column, f"{where} of {path}")
 
 
+def open_h5ad(path: Path) -> h5py.File:
+    """``path`` open for reading with h5py; a file that is not HDF5 (or is cut short) is an error saying so."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        text = str(exc)
+        if "file signature not found" in text:
+            why = (
+                "it is not an HDF5 file, which every .h5ad is. Is it another format (.loom, .csv, .mtx, a 10x .h5)? "
+                "Read it with scanpy or anndata and write it with adata.write_h5ad(path)"
+            )
+        elif "truncated file" in text:
+            detail = text[text.find("(") + 1 : text.rfind(")")] if "(" in text else text
+            why = f"the file is truncated ({detail}): it was not completely written or copied; write or copy it again"
+        else:
+            why = f"{text}; is it an .h5ad written by anndata or scanpy?"
+        raise InputError(f"{path} cannot be read as an .h5ad file: {why}") from exc
+
+
+def check_h5ad(f: h5py.File, path: Path) -> None:
+    """An open HDF5 file is an AnnData ``.h5ad`` the pipeline can read: it has ``X``, ``obs`` and ``var``."""
+    import h5py
+
+    missing = [name for name in ("X", "obs", "var") if name not in f]
+    if missing:
+        raise InputError(
+            f"{path} is not an AnnData .h5ad file with an expression matrix: it has no {', '.join(missing)} (an .h5ad "
+            f"written by anndata or scanpy has X, obs and var; it holds {', '.join(sorted(f.keys())) or 'nothing'}). "
+            "Write the cells × genes matrix into adata.X and save it with adata.write_h5ad(path)"
+        )
+    if not isinstance(f["obs"], h5py.Group) or f["obs"].attrs.get("encoding-type") != "dataframe":
+        raise InputError(
+            f"{path} was written by an old anndata (before 0.7), whose obs cannot take new columns in place; read it "
+            "with anndata and write it again: anndata.read_h5ad(path).write_h5ad(new_path)"
+        )
+
+
+def read_h5ad_checked(path: Path) -> anndata.AnnData:
+    """The whole ``.h5ad`` at ``path`` in memory, after the checks (and with the errors) of the streaming reader."""
+    import anndata
+
+    with open_h5ad(path) as f:
+        check_h5ad(f, path)
+    try:
+        return anndata.read_h5ad(path)
+    except Exception as exc:  # h5py and anndata raise many types for a damaged file
+        raise InputError(
+            f"{path} cannot be read as an AnnData .h5ad file ({type(exc).__name__}: {exc}); is it a file written by "
+            "anndata or scanpy, and complete?"
+        ) from exc
+
+
+def require_anndata(adata: Any, what: str) -> None:
+    """``adata`` is an AnnData, or an :class:`InputError` saying how to make one of a matrix."""
+    import anndata
+
+    if isinstance(adata, anndata.AnnData):
+        return
+    kind = type(adata).__name__
+    if hasattr(adata, "columns") and hasattr(adata, "index"):  # a DataFrame: its columns name the genes
+        how = "adata = anndata.AnnData(df) takes the genes from its columns and the cells from its index"
+    elif isinstance(adata, np.ndarray) or sp.issparse(adata) or hasattr(adata, "shape"):
+        how = (
+            "wrap the cells × genes matrix X: adata = anndata.AnnData(X); adata.var_names = gene_names (the genes "
+            "of its columns, which the model matches to its own)"
+        )
+    else:
+        how = "read an .h5ad with anndata.read_h5ad(path), or wrap a cells × genes matrix X with anndata.AnnData(X)"
+    raise InputError(f"{what} takes an AnnData (cells × genes, gene names in var_names), not a {kind}: {how}")
+
+
 def h5_sources(
     f: h5py.File,
     path: Path,
@@ -190,17 +285,10 @@ def h5_sources(
     ``raw`` as in :func:`memory_sources`: ``"all"`` genes of ``raw/X``, or ``"var_names"`` (its
     columns for ``var_names``, used only when it has them all).
     """
-    import h5py
     import pandas as pd
     from anndata.io import read_elem
 
-    if "X" not in f or "var" not in f or "obs" not in f:
-        raise InputError(f"{path} is not an AnnData .h5ad file (it lacks X, obs or var)")
-    if not isinstance(f["obs"], h5py.Group) or f["obs"].attrs.get("encoding-type") != "dataframe":
-        raise InputError(
-            f"{path} was written by an old anndata (before 0.7), whose obs cannot take new columns in place; read it "
-            "with anndata and write it again: anndata.read_h5ad(path).write_h5ad(new_path)"
-        )
+    check_h5ad(f, path)
     declared = target_sum = None
     if "uns" in f and "cellzoo" in f["uns"]:
         meta = read_elem(f["uns"]["cellzoo"])
@@ -242,6 +330,8 @@ def memory_sources(adata: anndata.AnnData, gene_column: str | None = None, raw: 
     restricted to ``adata.var_names`` and only when it has them all (what
     :func:`cellzoo.data.contract.prepare_input` — and so an annotator's ``fit`` — does).
     """
+
+    require_anndata(adata, "annotating cells")
 
     def names(var: Any, where: str) -> list[str]:
         return var_gene_names(var, gene_column, where)
@@ -455,8 +545,9 @@ class Results:
     def write(self, start: int, stop: int, outputs: Mapping[str, np.ndarray]) -> None:
         raise NotImplementedError
 
-    def finish(self, labels: Any, extras: Mapping[str, np.ndarray]) -> None:
-        """Store the labels (a categorical) and the per-run extras (``classes``, ``attention_genes``)."""
+    def finish(self, labels: Any, extras: Mapping[str, np.ndarray], no_signal: np.ndarray | None = None) -> None:
+        """Store the labels (a categorical), the per-run extras (``classes``, ``attention_genes``) and the
+        per-cell flag of the cells without signal (:func:`finish_run`)."""
 
 
 class ArrayResults(Results):
@@ -478,6 +569,19 @@ class ArrayResults(Results):
             self.arrays[name][start:stop] = value
 
 
+def warn_replaced(adata: anndata.AnnData, keys: Sequence[tuple[str, str]]) -> None:
+    """Warn, naming them, when results about to be written into ``adata`` replace ones already there."""
+    present = {"obs": adata.obs.columns, "obsm": adata.obsm.keys(), "uns": adata.uns.keys()}
+    replaced = [f"{attr}[{key!r}]" for attr, key in dict.fromkeys(keys) if key in present[attr]]
+    if replaced:
+        warnings.warn(
+            f"replacing {', '.join(replaced)}, written into this AnnData by an earlier run; copy them to other keys "
+            "first to keep both",
+            ReplacedResultsWarning,
+            stacklevel=4,
+        )
+
+
 class MemoryResults(ArrayResults):
     """Outputs written into an AnnData in memory under :func:`result_keys`."""
 
@@ -485,8 +589,14 @@ class MemoryResults(ArrayResults):
         super().__init__(adata.n_obs, widths)
         self.adata, self.keys = adata, keys
 
-    def finish(self, labels: Any, extras: Mapping[str, np.ndarray]) -> None:
+    def finish(self, labels: Any, extras: Mapping[str, np.ndarray], no_signal: np.ndarray | None = None) -> None:
+        written = [self.keys["label"], *(self.keys[name] for name in self.arrays), *(self.keys[w] for w in extras)]
+        if no_signal is not None:
+            written.append(self.keys["no_signal"])
+        warn_replaced(self.adata, written)
         self.adata.obs[self.keys["label"][1]] = labels
+        if no_signal is not None:
+            self.adata.obs[self.keys["no_signal"][1]] = np.asarray(no_signal, dtype=bool)
         for name, array in self.arrays.items():
             self.adata.obsm[self.keys[name][1]] = np.asarray(array, dtype=np.float32)
         for what, value in extras.items():
@@ -515,8 +625,10 @@ class H5adResults(Results):
         for name, ds in self.datasets.items():
             ds[start:stop] = outputs[name]
 
-    def finish(self, labels: Any, extras: Mapping[str, np.ndarray]) -> None:
+    def finish(self, labels: Any, extras: Mapping[str, np.ndarray], no_signal: np.ndarray | None = None) -> None:
         h5_put(self.f, "obs", self.keys["label"][1], labels)
+        if no_signal is not None:
+            h5_put(self.f, "obs", self.keys["no_signal"][1], np.asarray(no_signal, dtype=bool))
         for what, value in extras.items():
             h5_put(self.f, "uns", self.keys[what][1], value)
 
@@ -526,11 +638,11 @@ class _InCopyResults(ArrayResults):
 
     def __init__(self, n_obs: int, widths: Mapping[str, int]):
         super().__init__(n_obs, widths)
-        self.finished: tuple[Any, Mapping[str, Any]] | None = None
+        self.finished: tuple[Any, Mapping[str, Any], np.ndarray | None] | None = None
         self.copy_seconds = 0.0
 
-    def finish(self, labels: Any, extras: Mapping[str, np.ndarray]) -> None:
-        self.finished = (labels, extras)
+    def finish(self, labels: Any, extras: Mapping[str, np.ndarray], no_signal: np.ndarray | None = None) -> None:
+        self.finished = (labels, extras, no_signal)
 
 
 @contextmanager
@@ -750,11 +862,29 @@ def prefetched(items: Iterator[Any], depth: int) -> Iterator[Any]:
 
 @dataclass
 class ChunkRun:
-    """What :func:`run_chunks` did: the class code of every cell and where the time went."""
+    """What :func:`run_chunks` did: the class code of every cell, which cells had no signal, where the time went.
+
+    ``codes`` are the argmax of the probabilities, also for the cells of ``no_signal`` (whose
+    prepared row holds no non-zero value: no counts, or none of the model's ``n_genes`` genes);
+    :func:`finish_run` labels those :data:`UNASSIGNED`.
+    """
 
     codes: np.ndarray
     infer_seconds: float
     prepare_seconds: float
+    no_signal: np.ndarray | None = None
+    n_genes: int = 0
+
+    @property
+    def n_no_signal(self) -> int:
+        return 0 if self.no_signal is None else int(np.count_nonzero(self.no_signal))
+
+
+def silent_rows(x: Any) -> np.ndarray:
+    """Which rows of a prepared chunk (cells × the model's genes) hold no non-zero value."""
+    if sp.issparse(x):
+        return np.asarray((x != 0).sum(axis=1)).ravel() == 0
+    return ~np.any(np.asarray(x) != 0, axis=1)
 
 
 def run_chunks(
@@ -771,9 +901,11 @@ def run_chunks(
     n = source.n_obs
     proba_name = proba_output(backend)
     codes = np.empty(n, dtype=np.int32)
+    silent = np.zeros(n, dtype=bool)
     infer = prep = 0.0
     for start, stop, x, seconds in prefetched(_batches(source.read, prepare, n, chunk), prefetch):
         prep += seconds
+        silent[start:stop] = silent_rows(x)
         t0 = time.perf_counter()
         out = backend.run(x)
         infer += time.perf_counter() - t0
@@ -781,7 +913,7 @@ def run_chunks(
         results.write(start, stop, {name: out[name] for name in outputs})
         if on_chunk is not None:
             on_chunk(stop, n)
-    return ChunkRun(codes, infer, prep)
+    return ChunkRun(codes, infer, prep, no_signal=silent, n_genes=len(prepare.alignment.index))
 
 
 def check_widths(widths: Mapping[str, int], proba_name: str, classes: Sequence[str] | None, what: str) -> None:
@@ -793,8 +925,45 @@ def check_widths(widths: Mapping[str, int], proba_name: str, classes: Sequence[s
         )
 
 
-def labels_of_codes(codes: np.ndarray, classes: Sequence[str]) -> Any:
-    """The labels as a categorical over every class (so unseen classes stay listed)."""
+def labels_of_codes(codes: np.ndarray, classes: Sequence[str], no_signal: np.ndarray | None = None) -> Any:
+    """The labels as a categorical over every class (so unseen classes stay listed).
+
+    The cells of ``no_signal`` are :data:`UNASSIGNED`, a category added only when some cell is.
+    """
     import pandas as pd
 
-    return pd.Categorical.from_codes(codes, categories=list(classes))
+    categories = list(classes)
+    if no_signal is not None and np.any(no_signal):
+        if UNASSIGNED not in categories:
+            categories.append(UNASSIGNED)
+        codes = np.where(no_signal, categories.index(UNASSIGNED), codes)
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
+def finish_run(
+    results: Results,
+    done: ChunkRun,
+    classes: Sequence[str],
+    extras: Mapping[str, Any],
+    keys: Mapping[str, tuple[str, str]],
+    flagged: str | None = None,
+) -> Any:
+    """End a run: the labels (cells without signal :data:`UNASSIGNED`), stored with the extras and the
+    no-signal flag; a :class:`NoSignalWarning` gives the count of those cells. Returns the labels.
+
+    ``flagged`` says where a user finds the flag (default: its ``obs`` column in ``keys``).
+    """
+    labels = labels_of_codes(done.codes, classes, done.no_signal)
+    if done.n_no_signal:
+        where = flagged or f"obs[{keys['no_signal'][1]!r}]"
+        n = len(done.codes)
+        warnings.warn(
+            f"{done.n_no_signal:,} of {n:,} cells express none of the model's {done.n_genes:,} genes (no counts, or "
+            f"none of its genes in the data), so they carry no information to classify: they are labelled "
+            f"{UNASSIGNED!r}, not given a cell type, and flagged in {where} (their probabilities are kept but mean "
+            "nothing). Filter such cells (e.g. scanpy.pp.filter_cells(adata, min_counts=1)) or check the gene names",
+            NoSignalWarning,
+            stacklevel=3,
+        )
+    results.finish(labels, extras, done.no_signal)
+    return labels

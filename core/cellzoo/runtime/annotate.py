@@ -28,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,12 +51,13 @@ from ..data.stream import (
     auto_chunk_size,
     check_widths,
     choose_source,
+    finish_run,
     h5_cell_names,
     h5_members,
     h5_reader,
     h5_sources,
-    labels_of_codes,
     memory_sources,
+    open_h5ad,
     plan,
     result_keys,
     results_in_copy,
@@ -63,6 +65,7 @@ from ..data.stream import (
 )
 from ..errors import ConfigError, InputError, ProtocolError
 from ..fileio import atomic_path, check_output_file
+from .dask_chunks import chunk_job, run_chunks_on
 from .session import Session
 
 if TYPE_CHECKING:
@@ -118,6 +121,8 @@ class AnnotationRun:
     prepare_seconds: float = 0.0
     copy_seconds: float = 0.0
     output: str | None = None
+    #: Dask workers the chunks ran on (1: this process)
+    workers: int = 1
     labels: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -214,15 +219,6 @@ def check_paths(data: Any, out_path: str | os.PathLike[str], overwrite: bool, wh
     return data, out_path
 
 
-def open_h5ad(path: Path) -> Any:
-    import h5py
-
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(f"{path} cannot be read as an .h5ad (HDF5) file: {exc}") from exc
-
-
 def annotate_h5ad(
     session: Session | str | os.PathLike[str],
     data: str | os.PathLike[str] | anndata.AnnData,
@@ -235,9 +231,14 @@ def annotate_h5ad(
     gene_column: str | None = None,
     prefetch: int = 2,
     on_chunk: Callable[[int, int], None] | None = None,
+    dask: str | None = None,
 ) -> AnnotationRun:
     """Annotate the cells of the ``.h5ad`` ``data`` (a path, or an AnnData opened with
     ``anndata.read_h5ad(path, backed="r")``) and write ``out_path``.
+
+    ``dask`` runs the chunks on a Dask cluster (``"local"``, ``"local:N"`` or a scheduler's
+    address; :mod:`cellzoo.cluster`), one onnxruntime session per worker
+    (:mod:`cellzoo.runtime.dask_chunks`); the output is the same file a local run writes.
 
     ``outputs`` picks which model outputs go to ``obsm`` (default: all; labels always). Results
     of an earlier run of the same model are an error unless ``overwrite``. ``chunk_size`` rows
@@ -249,7 +250,7 @@ def annotate_h5ad(
     data, out_path = check_paths(data, out_path, overwrite, "annotate_h5ad")
     backend = OnnxBackend(session)
     t_start = time.perf_counter()
-    with open_h5ad(data) as f:
+    with _client(dask) as client, open_h5ad(data) as f:
         sources = h5_sources(f, data, gene_column, reader=lambda *a: _h5_reader(*a))
         decided, chosen, proba_name = _plan(session, sources, str(data), outputs, min_overlap)
         source = decided.source
@@ -274,10 +275,29 @@ def annotate_h5ad(
             atomic_path(out_path, suffix=".h5ad") as tmp,
             results_in_copy(data, tmp, keys, source.n_obs, chosen_widths, chunk, list(earlier.values())) as results,
         ):
-            done = run_chunks(backend, source, prepare, results, chosen, chunk, prefetch, on_chunk)
-            results.finish(labels_of_codes(done.codes, classes), _extras(session, chosen, classes))
-    return _report(session, decided, keys, done, classes, chunk, prefetch, t_start, results.copy_seconds,
-                   str(out_path))  # fmt: skip
+            if client is None:
+                done = run_chunks(backend, source, prepare, results, chosen, chunk, prefetch, on_chunk)
+            else:
+                job = chunk_job(session, data, gene_column, decided, chosen, proba_name)
+                done = run_chunks_on(client, job, results, source.n_obs, chunk, on_chunk)
+            finish_run(results, done, classes, _extras(session, chosen, classes), keys)
+        workers = 1 if client is None else len(client.scheduler_info()["workers"])
+    run = _report(session, decided, keys, done, classes, chunk, prefetch, t_start, results.copy_seconds,
+                  str(out_path))  # fmt: skip
+    run.workers = workers
+    return run
+
+
+@contextmanager
+def _client(dask: str | None) -> Iterator[Any]:
+    if dask is None:
+        yield None
+        return
+    from ..cluster import dask_client
+    from .dask_chunks import RUNTIME_PACKAGES
+
+    with dask_client(dask, RUNTIME_PACKAGES) as client:
+        yield client
 
 
 def annotate_adata(
@@ -314,7 +334,7 @@ def annotate_adata(
     results = MemoryResults(adata, keys, {n: widths[n] for n in chosen})
     done = run_chunks(OnnxBackend(session), source, prepare, results, chosen, chunk)
     classes = _classes(session, widths[proba_name])
-    results.finish(labels_of_codes(done.codes, classes), _extras(session, chosen, classes))
+    finish_run(results, done, classes, _extras(session, chosen, classes), keys)
     return _report(session, decided, keys, done, classes, chunk, 0, t_start, 0.0, None)
 
 

@@ -54,6 +54,10 @@ def _onnxruntime():
     return onnxruntime
 
 
+def _absolute(value: Any) -> Any:
+    return str(Path(value).expanduser().resolve()) if isinstance(value, (str, os.PathLike)) else value
+
+
 class Session:
     """Run an exported model with onnxruntime.
 
@@ -86,6 +90,12 @@ class Session:
         if device not in DEVICES:
             raise ConfigError(f"device {device!r} is not one of {', '.join(DEVICES)}")
         self.requested = device
+        # how to open the same session elsewhere (a Dask worker: cellzoo.runtime.cluster)
+        self.settings: dict[str, Any] = {
+            "device": device, "allow_cpu_fallback": bool(allow_cpu_fallback), "device_id": int(device_id),
+            "spin": bool(spin), "cpu_block": int(cpu_block),
+            "genes": _absolute(genes), "labels": _absolute(labels),
+        }  # fmt: skip
         self.threads = int(threads) if threads else default_threads()
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {threads!r}")
