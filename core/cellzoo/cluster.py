@@ -1,7 +1,7 @@
 """Dask clusters by name: ``local``, ``local:N`` or a scheduler's address; their workers checked against this process.
 
-cellzoo does not run its own cluster: ``cellzoo run --dask`` and ``cellzoo bench --dask`` hand
-independent pieces of work (chunks of cells, benchmark runs) to `dask.distributed
+cellzoo does not run its own cluster: ``cellzoo run --dask`` hands independent pieces of work
+(chunks of cells) to `dask.distributed
 <https://distributed.dask.org>`_, the engine scverse uses for out-of-core AnnData. ``local[:N]``
 starts a :class:`distributed.LocalCluster` of ``N`` single-threaded worker processes (default:
 the CPUs this process may use) for the length of the call; an address (``tcp://host:8786`` or

@@ -946,16 +946,12 @@ def finish_run(
     classes: Sequence[str],
     extras: Mapping[str, Any],
     keys: Mapping[str, tuple[str, str]],
-    flagged: str | None = None,
 ) -> Any:
     """End a run: the labels (cells without signal :data:`UNASSIGNED`), stored with the extras and the
-    no-signal flag; a :class:`NoSignalWarning` gives the count of those cells. Returns the labels.
-
-    ``flagged`` says where a user finds the flag (default: its ``obs`` column in ``keys``).
-    """
+    no-signal flag; a :class:`NoSignalWarning` gives the count of those cells. Returns the labels."""
     labels = labels_of_codes(done.codes, classes, done.no_signal)
     if done.n_no_signal:
-        where = flagged or f"obs[{keys['no_signal'][1]!r}]"
+        where = f"obs[{keys['no_signal'][1]!r}]"
         n = len(done.codes)
         warnings.warn(
             f"{done.n_no_signal:,} of {n:,} cells express none of the model's {done.n_genes:,} genes (no counts, or "

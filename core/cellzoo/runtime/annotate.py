@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..cluster import dask_client
 from ..data.contract import InputContract
 from ..data.genes import AlignmentReport, GeneManifest
 from ..data.stream import (
@@ -65,7 +66,7 @@ from ..data.stream import (
 )
 from ..errors import ConfigError, InputError, ProtocolError
 from ..fileio import atomic_path, check_output_file
-from .dask_chunks import chunk_job, run_chunks_on
+from .dask_chunks import RUNTIME_PACKAGES, chunk_job, run_chunks_on
 from .session import Session
 
 if TYPE_CHECKING:
@@ -293,9 +294,6 @@ def _client(dask: str | None) -> Iterator[Any]:
     if dask is None:
         yield None
         return
-    from ..cluster import dask_client
-    from .dask_chunks import RUNTIME_PACKAGES
-
     with dask_client(dask, RUNTIME_PACKAGES) as client:
         yield client
 

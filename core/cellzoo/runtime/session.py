@@ -90,7 +90,7 @@ class Session:
         if device not in DEVICES:
             raise ConfigError(f"device {device!r} is not one of {', '.join(DEVICES)}")
         self.requested = device
-        # how to open the same session elsewhere (a Dask worker: cellzoo.runtime.cluster)
+        # how to open the same session elsewhere (a Dask worker: cellzoo.runtime.dask_chunks)
         self.settings: dict[str, Any] = {
             "device": device, "allow_cpu_fallback": bool(allow_cpu_fallback), "device_id": int(device_id),
             "spin": bool(spin), "cpu_block": int(cpu_block),
